@@ -1,0 +1,1 @@
+"""Pipeline logic: plain typed functions, runnable and testable without Airflow."""

@@ -1,0 +1,116 @@
+"""The drop zone: find files that have stopped growing and claim them atomically.
+
+A claim is a rename from ``inbox/`` into ``claimed/`` (same file system, so atomic):
+whoever renames first owns the file; a second claimer gets ``FileNotFoundError``
+and moves on. A claimed file keeps its original name behind a unique prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+# What the file system told us about a file at one scan; unchanged across two
+# scans (and old enough) means the writer is done with it.
+FileState = tuple[int, int]  # (size, mtime_ns)
+Snapshot = dict[str, FileState]
+
+CLAIM_SEPARATOR = "__"
+
+
+@dataclass(frozen=True)
+class ClaimedFile:
+    claimed_path: Path
+    original_name: str
+
+
+def scan_inbox(inbox: Path) -> Snapshot:
+    """Regular, non-hidden files in ``inbox`` with their size and mtime.
+
+    Hidden files are skipped: copy tools write ``.name.tmp`` and rename when done.
+    """
+    snapshot: Snapshot = {}
+    try:
+        entries = list(os.scandir(inbox))
+    except FileNotFoundError:
+        return snapshot
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        snapshot[entry.name] = (st.st_size, st.st_mtime_ns)
+    return snapshot
+
+
+def settled_names(previous: Snapshot, current: Snapshot, *, min_age_s: float, now_ns: int | None = None) -> list[str]:
+    """Names whose size and mtime did not change between two scans and are ``min_age_s`` old."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    min_age_ns = int(min_age_s * 1e9)
+    return sorted(
+        name
+        for name, state in current.items()
+        if previous.get(name) == state and now_ns - state[1] >= min_age_ns
+    )
+
+
+def claim_name(original_name: str) -> str:
+    """A unique name in ``claimed/``: sorts by claim time, keeps the original name readable."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    return f"{stamp}-{uuid.uuid4().hex[:8]}{CLAIM_SEPARATOR}{original_name}"
+
+
+def original_name(claimed_path: Path) -> str:
+    name = claimed_path.name
+    prefix, sep, rest = name.partition(CLAIM_SEPARATOR)
+    return rest if sep else name
+
+
+def claim_file(inbox: Path, name: str, claimed_dir: Path) -> ClaimedFile | None:
+    """Rename ``inbox/name`` into ``claimed_dir``; ``None`` if someone else claimed it first."""
+    claimed_dir.mkdir(parents=True, exist_ok=True)
+    target = claimed_dir / claim_name(name)
+    try:
+        os.rename(inbox / name, target)  # unique target: never overwrites
+    except FileNotFoundError:
+        return None
+    return ClaimedFile(claimed_path=target, original_name=name)
+
+
+def claim_settled_files(
+    inbox: Path, claimed_dir: Path, previous: Snapshot, *, min_age_s: float
+) -> tuple[list[ClaimedFile], Snapshot]:
+    """One watcher step: claim what settled since ``previous``; return the new snapshot."""
+    current = scan_inbox(inbox)
+    claimed = [
+        c
+        for name in settled_names(previous, current, min_age_s=min_age_s)
+        if (c := claim_file(inbox, name, claimed_dir)) is not None
+    ]
+    for c in claimed:
+        current.pop(c.original_name, None)
+    return claimed, current
+
+
+def sweep_inbox(inbox: Path, claimed_dir: Path, *, settle_s: float = 1.0) -> list[ClaimedFile]:
+    """Claim every file that stays unchanged over ``settle_s`` (the daily run's sweep)."""
+    first = scan_inbox(inbox)
+    if not first:
+        return []
+    time.sleep(settle_s)
+    claimed, _ = claim_settled_files(inbox, claimed_dir, first, min_age_s=settle_s)
+    return claimed
+
+
+def list_claimed(claimed_dir: Path) -> list[Path]:
+    """Claimed files waiting for ingest, oldest claim first."""
+    if not claimed_dir.is_dir():
+        return []
+    return sorted(p for p in claimed_dir.iterdir() if p.is_file() and not p.name.startswith("."))
