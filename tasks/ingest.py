@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,7 +86,13 @@ def read_drop(path: Path, *, display_name: str | None = None) -> pd.DataFrame:
     if duplicated:
         raise UnreadableDrop(f"the header repeats column name(s) {duplicated}")
     try:
-        frame = pd.read_csv(path, sep=",", encoding="utf-8-sig", encoding_errors="strict")
+        with warnings.catch_warnings():
+            # index_col=False: a too-wide first row must not become an index; pandas then
+            # warns that it would drop fields, which is an error here.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, sep=",", encoding="utf-8-sig", encoding_errors="strict", index_col=False)
+    except pd.errors.ParserWarning:
+        raise UnreadableDrop(f"malformed CSV: a row has more fields than the header's {len(header)}") from None
     except UnicodeDecodeError as exc:
         raise UnreadableDrop(_not_utf8(exc)) from None
     except pd.errors.ParserError as exc:
