@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 SYNCED := $(VENV)/.synced
 
-.PHONY: run test bench setup clean-data
+.PHONY: run test bench setup clean-data predict
 
 setup: $(SYNCED)
 
@@ -28,3 +28,6 @@ bench: $(SYNCED)  ## Benchmarks: print figures (see README, Performance).
 
 clean-data:  ## Delete everything the pipeline generated under data/ (keeps the inbox).
 	find data -mindepth 1 -maxdepth 1 ! -name inbox ! -name README.md -exec rm -rf {} +
+
+predict: $(SYNCED)  ## Score a CSV with the champion: make predict IN=file.csv [OUT=out.csv]
+	@$(VENV)/bin/python -m tasks.predict "$(IN)" $(OUT)

@@ -43,7 +43,7 @@ def split_batch(frame: pd.DataFrame, *, test_size: float, seed: int) -> tuple[pd
     splittable = frame[TARGET_COLUMN].isin(counts[counts >= 2].index)
     part, rest = frame[splittable], frame[~splittable]
     n_test = int(np.ceil(len(part) * test_size))
-    if n_test < part[TARGET_COLUMN].nunique() or len(part) - n_test < part[TARGET_COLUMN].nunique():
+    if part.empty or n_test < part[TARGET_COLUMN].nunique() or len(part) - n_test < part[TARGET_COLUMN].nunique():
         return frame, frame.iloc[0:0]  # too small to stratify: train only
     train, test = train_test_split(part, test_size=test_size, random_state=seed, stratify=part[TARGET_COLUMN])
     return pd.concat([train, rest]), test
