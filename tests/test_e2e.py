@@ -1,0 +1,243 @@
+"""End to end: the real Airflow stack, started with `make run`, driven only by files dropped in the inbox.
+
+One stack for the module (start-up is the expensive part); the scenarios run in order
+and build on each other, as a team's drops would. The last test presses Ctrl-C
+(SIGINT to the whole process group) and checks that no process is left behind. The
+fixture stops everything it started even when a test fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import psutil
+import pytest
+
+from airflow_stack import ApiClient
+from conftest import REPO_ROOT, iris_sample
+
+pytestmark = pytest.mark.e2e
+DAGS = ["ingest", "preprocess", "train", "evaluate"]
+CHAIN_TIMEOUT = 180
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = CHAIN_TIMEOUT, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class RunningStack:
+    def __init__(self, root: Path):
+        self.home, self.data, self.port = root / "airflow", root / "data", _free_port()
+        self.log = root / "make-run.log"
+        env = {**os.environ, "AIRFLOW_HOME": str(self.home), "PIPELINE_DATA_DIR": str(self.data), "AIRFLOW_PORT": str(self.port)}
+        with open(self.log, "wb") as out:
+            # A session of its own, like a terminal's foreground job: Ctrl-C = SIGINT to this group.
+            self.make = subprocess.Popen(["make", "run"], cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.api = ApiClient(f"http://127.0.0.1:{self.port}", self.home)
+        self.seen: dict[int, float] = {}
+
+    def remember_processes(self) -> None:
+        """Record every process under `make run` (pid -> create time, to survive pid reuse)."""
+        try:
+            children = psutil.Process(self.make.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        for p in children:
+            try:
+                self.seen[p.pid] = p.create_time()
+            except psutil.NoSuchProcess:
+                pass
+
+    def alive(self) -> list[str]:
+        out = []
+        for pid, created in self.seen.items():
+            try:
+                p = psutil.Process(pid)
+                if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(f"{pid} {' '.join(p.cmdline())[:120]}")
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def successes(self, dag_id: str) -> int:
+        return sum(r["state"] == "success" for r in self.api.dag_runs(dag_id))
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.api.dag_runs(dag_id)
+
+    def drop(self, name: str, content: str) -> None:
+        """Copy a file into the inbox the way a person would (not atomically)."""
+        staging = self.data.parent / "staging" / name
+        staging.parent.mkdir(exist_ok=True)
+        staging.write_text(content)
+        shutil.copy(staging, self.data / "inbox" / name)
+
+    def wait_chain(self, before: dict[str, set[str]], dags: list[str] = DAGS) -> None:
+        """Wait until each DAG has a new successful run; fail fast if a new run failed."""
+        for dag_id in dags:
+            wait_for(f"a new successful {dag_id} run", lambda d=dag_id: self._new_run_succeeded(d, before[d]))
+
+    def _new_run_succeeded(self, dag_id: str, before: set[str]) -> bool:
+        new = [r for r in self.runs(dag_id) if r["dag_run_id"] not in before]
+        if failed := [r for r in new if r["state"] == "failed"]:
+            raise AssertionError(f"{dag_id} failed: {failed[0]['dag_run_id']}")
+        return any(r["state"] == "success" for r in new)
+
+    def run_ids(self) -> dict[str, set[str]]:
+        return {d: {r["dag_run_id"] for r in self.runs(d)} for d in DAGS}
+
+    def stop(self, timeout: float = 60) -> float:
+        started = time.monotonic()
+        if self.make.poll() is None:
+            os.killpg(self.make.pid, signal.SIGINT)
+            try:
+                self.make.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        return time.monotonic() - started
+
+    def force_cleanup(self) -> None:
+        for pid, created in self.seen.items():
+            try:
+                p = psutil.Process(pid)
+                if p.create_time() == created:
+                    p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        try:
+            os.killpg(self.make.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    running = RunningStack(tmp_path_factory.mktemp("e2e"))
+    try:
+        wait_for("Airflow to be healthy", lambda: running.make.poll() is not None or running.api.healthy(), timeout=240)
+        assert running.make.poll() is None, running.log_tail()
+        running.remember_processes()
+        yield running
+    finally:
+        running.remember_processes()
+        running.stop()
+        running.force_cleanup()
+
+
+def _champion_model_sha(stack: RunningStack) -> tuple[str, str]:
+    version = json.loads((stack.data / "models" / "champion.json").read_text())["version"]
+    return version, hashlib.sha256((stack.data / "models" / version / "model.joblib").read_bytes()).hexdigest()
+
+
+def test_a_fresh_stack_seeds_iris_and_runs_the_whole_chain(stack):
+    stack.wait_chain({d: set() for d in DAGS})
+    assert stack.runs("ingest")[-1]["run_type"] == "scheduled"  # the daily run, at unpause
+    assert all(r["run_type"] == "asset_triggered" for d in DAGS[1:] for r in stack.runs(d))
+    assert json.loads((stack.data / "models" / "champion.json").read_text())["version"] == "v0001"
+    stack.remember_processes()
+
+
+def test_a_dropped_csv_runs_the_chain_with_metadata_on_every_event(stack):
+    before = stack.run_ids()
+    csv = iris_sample(40, seed=101).to_csv(index=False)
+    stack.drop("team_batch_1.csv", csv)
+    stack.wait_chain(before)
+    assert stack.runs("ingest")[0]["run_type"] == "asset_triggered"
+
+    raw = stack.api.asset_events(source_dag_id="ingest")[0]
+    assert raw["extra"]["files"] == ["team_batch_1.csv"] and raw["extra"]["rows_added"] == 40
+    (batch_id,) = raw["extra"]["batches"]
+    assert len(raw["extra"]["sha256"][batch_id]) == 64
+    features = stack.api.asset_events(source_dag_id="preprocess")[0]["extra"]
+    assert features["passed_batches"] == [batch_id] and features["rows_train"] + features["rows_test"] == 190
+    model = stack.api.asset_events(source_dag_id="train")[0]["extra"]
+    assert model["version"] == "v0002" and model["rows_used"] == features["rows_train"]
+    metrics = stack.api.asset_events(source_dag_id="evaluate")[0]["extra"]
+    assert metrics["version"] == "v0002" and metrics["decision"] in {"promoted", "rejected"} and metrics["f1_macro"] > 0.8
+    trigger = [e for e in stack.api.asset_events() if e["extra"].get("from_trigger")][0]
+    assert trigger["extra"]["payload"]["files"] == ["team_batch_1.csv"]
+
+    assert (stack.data / "archive" / batch_id / "team_batch_1.csv").read_text() == csv
+    assert list((stack.data / "inbox").iterdir()) == [] and list((stack.data / "claimed").iterdir()) == []
+    stack.remember_processes()
+
+
+def test_a_bad_drop_is_quarantined_and_nothing_downstream_runs(stack):
+    before = {d: stack.successes(d) for d in DAGS}
+    events_before = {d: len(stack.api.asset_events(source_dag_id=d)) for d in DAGS}
+    champion_before = _champion_model_sha(stack)
+    bad = iris_sample(30, seed=102)
+    bad.loc[[0, 1, 2], "target"] = 7
+    stack.drop("bad_labels.csv", bad.to_csv(index=False))
+
+    wait_for("ingest to succeed", lambda: stack.successes("ingest") > before["ingest"])
+    failed = wait_for("preprocess to fail", lambda: [r for r in stack.runs("preprocess") if r["state"] == "failed"])
+    assert len(failed) == 1
+    (folder,) = [p for p in (stack.data / "quarantine").iterdir() if p.is_dir()]
+    reason = json.loads((folder / "reason.json").read_text())
+    assert "'target' has 3 value(s) not in [0, 1, 2]" in reason["reason"]
+    assert (folder / "bad_labels.csv").is_file() and (folder / "data_docs" / "index.html").is_file()
+
+    time.sleep(5)  # give anything that would (wrongly) fire the time to do so
+    assert {d: len(stack.api.asset_events(source_dag_id=d)) for d in DAGS} == {**events_before, "ingest": events_before["ingest"] + 1}
+    assert {d: stack.successes(d) for d in DAGS[1:]} == {d: before[d] for d in DAGS[1:]}
+    assert _champion_model_sha(stack) == champion_before
+
+
+def test_the_next_good_drop_goes_through(stack):
+    before = stack.run_ids()
+    stack.drop("team_batch_2.csv", iris_sample(40, seed=103).to_csv(index=False))
+    stack.wait_chain(before)
+    assert stack.api.asset_events(source_dag_id="train")[0]["extra"]["version"] == "v0003"
+    assert sorted(p.name for p in (stack.data / "models").iterdir() if p.is_dir()) == ["v0001", "v0002", "v0003"]
+
+
+def test_a_worse_challenger_is_trained_evaluated_and_not_promoted(stack):
+    before = stack.run_ids()
+    champion_before = _champion_model_sha(stack)
+    scrambled = iris_sample(600, seed=104)  # valid for the suite, labels shuffled across classes
+    scrambled["target"] = scrambled["target"].sample(frac=1.0, random_state=3).to_numpy()
+    stack.drop("scrambled_labels.csv", scrambled.to_csv(index=False))
+    stack.wait_chain(before)
+    metrics = stack.api.asset_events(source_dag_id="evaluate")[0]["extra"]
+    assert metrics["version"] == "v0004" and metrics["decision"] == "rejected", metrics
+    assert metrics["f1_macro"] < metrics["champion_f1_macro"]
+    assert _champion_model_sha(stack) == champion_before
+    report = json.loads((stack.data / "metrics" / "v0004" / "metrics.json").read_text())
+    assert report["decision"] == "rejected" and (stack.data / "models" / "v0004" / "model.joblib").is_file()
+
+
+def test_ctrl_c_stops_every_process_it_started(stack):
+    stack.remember_processes()
+    assert len(stack.seen) >= 5, stack.seen  # launcher, four components, their workers
+    took = stack.stop(timeout=60)
+    assert stack.make.returncode is not None, f"make run still running {took:.0f} s after Ctrl-C"
+    wait_for("every process to exit", lambda: not stack.alive(), timeout=10, every=0.2)
+    with socket.socket() as s:  # nothing listens on the port any more (TIME_WAIT is fine)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", stack.port))
+        s.listen()
+    assert "Stopped in" in stack.log_tail()
