@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 SYNCED := $(VENV)/.synced
 
-.PHONY: run test bench setup clean-data predict
+.PHONY: run test bench setup clean-data predict quarantine
 
 setup: $(SYNCED)
 
@@ -31,3 +31,6 @@ clean-data:  ## Delete everything the pipeline generated under data/ (keeps the 
 
 predict: $(SYNCED)  ## Score a CSV with the champion: make predict IN=file.csv [OUT=out.csv]
 	@$(VENV)/bin/python -m tasks.predict "$(IN)" $(OUT)
+
+quarantine: $(SYNCED)  ## List rejected files and batches with their reasons.
+	@$(VENV)/bin/python -m tasks.quarantine

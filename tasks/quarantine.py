@@ -65,3 +65,18 @@ def list_quarantined(quarantine_root: Path) -> list[dict[str, Any]]:
         if reason_file.is_file():
             out.append({"id": folder.name, **atomic_io.read_json(reason_file)})
     return out
+
+
+def main() -> None:
+    """``python -m tasks.quarantine``: what was rejected, and why."""
+    from tasks import catalog
+
+    items = list_quarantined(catalog.QUARANTINE_DIR)
+    if not items:
+        print(f"Nothing quarantined in {catalog.QUARANTINE_DIR}")
+    for item in items:
+        print(f"{item['quarantined_at']}  {item['file']}  [{item['stage']}]  quarantine/{item['id']}\n    {item['reason']}")
+
+
+if __name__ == "__main__":
+    main()

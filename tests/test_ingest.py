@@ -109,3 +109,14 @@ def test_unreadable_files_raise_a_clear_reason(tmp_path, content, expected):
     path.write_bytes(content.encode() if isinstance(content, str) else content)
     with pytest.raises(UnreadableDrop, match=expected):
         read_drop(path)
+
+
+def test_quarantine_listing_shows_every_rejected_file_with_its_reason(dirs):
+    from tasks.quarantine import list_quarantined
+
+    _claim(dirs, "a.txt", "x", prefix="20260101T000000-00000001")
+    _claim(dirs, "b.csv", b"", prefix="20260101T000000-00000002")
+    ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)
+    items = list_quarantined(dirs.quarantine)
+    assert [(i["file"], i["stage"]) for i in items] == [("a.txt", "ingest"), ("b.csv", "ingest")]
+    assert "not a .csv" in items[0]["reason"] and "empty" in items[1]["reason"]
