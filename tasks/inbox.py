@@ -7,6 +7,7 @@ and moves on. A claimed file keeps its original name behind a unique prefix.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import time
 import uuid
@@ -19,6 +20,10 @@ FileState = tuple[int, int]  # (size, mtime_ns)
 Snapshot = dict[str, FileState]
 
 CLAIM_SEPARATOR = "__"
+CSV_PATTERN = "*.csv"
+# A file that is not a CSV is left alone this long (it may be a browser's
+# ``.crdownload`` still being written) before the daily sweep quarantines it.
+STALE_OTHER_FILE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,8 @@ class ClaimedFile:
     original_name: str
 
 
-def scan_inbox(inbox: Path) -> Snapshot:
-    """Regular, non-hidden files in ``inbox`` with their size and mtime.
+def scan_inbox(inbox: Path, pattern: str = "*") -> Snapshot:
+    """Regular, non-hidden files in ``inbox`` matching ``pattern`` (any case), with size and mtime.
 
     Hidden files are skipped: copy tools write ``.name.tmp`` and rename when done.
     """
@@ -38,7 +43,7 @@ def scan_inbox(inbox: Path) -> Snapshot:
     except FileNotFoundError:
         return snapshot
     for entry in entries:
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or not fnmatch.fnmatch(entry.name.lower(), pattern):
             continue
         try:
             if not entry.is_file(follow_symlinks=False):
@@ -85,10 +90,10 @@ def claim_file(inbox: Path, name: str, claimed_dir: Path) -> ClaimedFile | None:
 
 
 def claim_settled_files(
-    inbox: Path, claimed_dir: Path, previous: Snapshot, *, min_age_s: float
+    inbox: Path, claimed_dir: Path, previous: Snapshot, *, min_age_s: float, pattern: str = CSV_PATTERN
 ) -> tuple[list[ClaimedFile], Snapshot]:
     """One watcher step: claim what settled since ``previous``; return the new snapshot."""
-    current = scan_inbox(inbox)
+    current = scan_inbox(inbox, pattern)
     claimed = [
         c
         for name in settled_names(previous, current, min_age_s=min_age_s)
@@ -99,14 +104,21 @@ def claim_settled_files(
     return claimed, current
 
 
-def sweep_inbox(inbox: Path, claimed_dir: Path, *, settle_s: float = 1.0) -> list[ClaimedFile]:
-    """Claim every file that stays unchanged over ``settle_s`` (the daily run's sweep)."""
+def sweep_inbox(inbox: Path, claimed_dir: Path, *, settle_s: float = 1.0, stale_other_s: float = STALE_OTHER_FILE_S) -> list[ClaimedFile]:
+    """The daily run's sweep: claim CSVs unchanged over ``settle_s``, and any other file
+    unchanged for ``stale_other_s`` (ingest then quarantines it as not a CSV)."""
     first = scan_inbox(inbox)
     if not first:
         return []
     time.sleep(settle_s)
-    claimed, _ = claim_settled_files(inbox, claimed_dir, first, min_age_s=settle_s)
-    return claimed
+    current = scan_inbox(inbox)
+    now = time.time_ns()
+    names = [
+        n
+        for n in settled_names(first, current, min_age_s=settle_s, now_ns=now)
+        if fnmatch.fnmatch(n.lower(), CSV_PATTERN) or now - current[n][1] >= stale_other_s * 1e9
+    ]
+    return [c for n in names if (c := claim_file(inbox, n, claimed_dir)) is not None]
 
 
 def list_claimed(claimed_dir: Path) -> list[Path]:

@@ -1,6 +1,6 @@
 """Event trigger behind the ``inbox`` asset's watcher.
 
-Scans the inbox every ``poll_interval`` seconds, claims files that stopped
+Scans the inbox every ``poll_interval`` seconds, claims ``*.csv`` files that stopped
 growing (rename into ``claimed/``) and fires one event naming what it claimed.
 It keeps running after firing, so files dropped right after an event are not
 left waiting for a restart. Claiming before reporting means a file is never
@@ -22,7 +22,7 @@ from tasks.inbox import Snapshot, claim_settled_files
 
 
 class InboxClaimTrigger(BaseEventTrigger):
-    def __init__(self, inbox: str, claimed_dir: str, poll_interval: float = 1.0, settle_s: float = 1.0):
+    def __init__(self, inbox: str, claimed_dir: str, poll_interval: float = 0.5, settle_s: float = 1.0):
         super().__init__()
         self.inbox = inbox
         self.claimed_dir = claimed_dir

@@ -90,10 +90,20 @@ def test_the_same_name_dropped_twice_gets_two_claims(dirs):
     assert sorted(p.read_text() for p in list_claimed(dirs.claimed)) == ["first\n", "second\n"]
 
 
-def test_sweep_claims_settled_files(dirs):
-    for name in ("a.csv", "b.txt"):
+def test_the_watcher_takes_only_csv_files(dirs):
+    for name in ("a.csv", "B.CSV", "c.csv.crdownload", "notes.txt"):
         (dirs.inbox / name).write_text("x\n")
         _age(dirs.inbox / name, 5)
+    snap = scan_inbox(dirs.inbox, "*.csv")
+    claimed, _ = claim_settled_files(dirs.inbox, dirs.claimed, snap, min_age_s=1)
+    assert sorted(c.original_name for c in claimed) == ["B.CSV", "a.csv"]
+    assert sorted(p.name for p in dirs.inbox.iterdir()) == ["c.csv.crdownload", "notes.txt"]
+
+
+def test_sweep_claims_csvs_and_only_stale_other_files(dirs):
+    for name, age in (("a.csv", 5), ("old.txt", 7200), ("download.csv.part", 5)):
+        (dirs.inbox / name).write_text("x\n")
+        _age(dirs.inbox / name, age)
     swept = sweep_inbox(dirs.inbox, dirs.claimed, settle_s=0.2)
-    assert sorted(c.original_name for c in swept) == ["a.csv", "b.txt"]
-    assert list(dirs.inbox.iterdir()) == []
+    assert sorted(c.original_name for c in swept) == ["a.csv", "old.txt"]
+    assert [p.name for p in dirs.inbox.iterdir()] == ["download.csv.part"]  # may still be downloading

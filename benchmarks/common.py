@@ -1,0 +1,198 @@
+"""Shared by the benchmarks: a real stack in a temp folder, drops, run timings, sampling, data."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+sys.path.insert(0, str(REPO_ROOT))
+from airflow_stack import Stack  # noqa: E402
+
+DAGS = ["ingest", "preprocess", "train", "evaluate"]
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+
+
+def machine() -> str:
+    return f"{platform.node()}: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}"
+
+
+def save(name: str, figures: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    figures = {"date": datetime.now().isoformat(timespec="seconds"), "machine": machine(), **figures}
+    (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str))
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def ts(value: str | None) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def iris_like(n: int, seed: int) -> pd.DataFrame:
+    """Synthetic iris-like rows: real iris rows resampled, jittered, rounded; valid for the suite."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True).frame
+    rng = np.random.default_rng(seed)
+    rows = iris.iloc[rng.integers(0, len(iris), n)].reset_index(drop=True)
+    features = rows.columns[:4]
+    jitter = rng.normal(0, 0.05, (n, 4))
+    values = np.clip(rows[features].to_numpy() + jitter, 0.1, None).round(1)
+    frame = pd.DataFrame(values, columns=features)
+    frame["target"] = rows["target"].to_numpy()
+    return frame
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), tmp, pacsv.WriteOptions(quoting_style="none"))
+    os.replace(tmp, path)  # appears in the inbox complete
+
+
+@contextmanager
+def running_stack() -> Iterator[tuple[Stack, Path, float]]:
+    """Start the real stack (as `make run` does) in a temp folder; always stop it."""
+    root = Path(tempfile.mkdtemp(prefix="bench-"))
+    stack = Stack(home=root / "airflow", port=free_port(), data_dir=root / "data")
+    try:
+        started = time.monotonic()
+        stack.migrate()
+        stack.start()
+        healthy = stack.wait_healthy(timeout=300)
+        yield stack, root / "data", time.monotonic() - started
+    finally:
+        stack.stop()
+
+
+def run_ids(stack: Stack) -> dict[str, set[str]]:
+    return {d: {r["dag_run_id"] for r in stack.api.dag_runs(d)} for d in DAGS}
+
+
+def wait_new_success(stack: Stack, dag_id: str, before: set[str], timeout: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = [r for r in stack.api.dag_runs(dag_id) if r["dag_run_id"] not in before]
+        if failed := [r for r in new if r["state"] == "failed"]:
+            raise RuntimeError(f"{dag_id} run failed: {failed[0]['dag_run_id']}")
+        if done := [r for r in new if r["state"] == "success"]:
+            return done[-1]
+        time.sleep(0.2)
+    raise TimeoutError(f"no new successful {dag_id} run after {timeout} s")
+
+
+def wait_chain(stack: Stack, before: dict[str, set[str]], timeout: float = 600) -> dict[str, dict[str, Any]]:
+    return {d: wait_new_success(stack, d, before[d], timeout) for d in DAGS}
+
+
+def stage_times(drop_at: float, runs: dict[str, dict[str, Any]], trigger_event_at: float) -> dict[str, float]:
+    """Where the time between a drop and evaluate's success went (seconds)."""
+    out = {"pickup (drop -> inbox event)": trigger_event_at - drop_at, "inbox event -> ingest queued": ts(runs["ingest"]["queued_at"]) - trigger_event_at}
+    for i, d in enumerate(DAGS):
+        r = runs[d]
+        if i:
+            prev = runs[DAGS[i - 1]]
+            out[f"hand-off {DAGS[i - 1]} -> {d}"] = ts(r["queued_at"]) - ts(prev["end_date"])
+        out[f"{d} queued"] = ts(r["start_date"]) - ts(r["queued_at"])
+        out[f"{d} run"] = ts(r["end_date"]) - ts(r["start_date"])
+    out["total (drop -> evaluate success)"] = ts(runs["evaluate"]["end_date"]) - drop_at
+    return out
+
+
+class MemorySampler:
+    """Samples the stack's PSS (summed, shared pages split fairly) and each task process's RSS."""
+
+    def __init__(self, root_pid: int | None = None, interval: float = 0.25):
+        self.root = psutil.Process(root_pid or os.getpid())
+        self.interval = interval
+        self.pss: list[tuple[float, int]] = []
+        self.task_rss: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            total = 0
+            for p in self.root.children(recursive=True):
+                try:
+                    info = p.memory_full_info()
+                    total += info.pss
+                    title = " ".join(p.cmdline())
+                    if title.startswith("airflow worker -- ") and "LocalExecutor" not in title:
+                        ti = title.split("-- ", 1)[1].strip()
+                        self.task_rss[ti] = max(self.task_rss.get(ti, 0), info.rss)
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+            self.pss.append((time.time(), total))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_pss(self) -> int:
+        return max((v for _, v in self.pss), default=0)
+
+
+def stack_pss(root_pid: int | None = None) -> tuple[int, int]:
+    """(summed PSS, process count) of every process below ``root_pid``."""
+    total, count = 0, 0
+    for p in psutil.Process(root_pid or os.getpid()).children(recursive=True):
+        try:
+            total += p.memory_full_info().pss
+            count += 1
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total, count
+
+
+def task_names(stack: Stack, runs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Task instance id -> 'dag.task' for the given runs."""
+    names = {}
+    for d, r in runs.items():
+        tis = stack.api.get(f"/api/v2/dags/{d}/dagRuns/{r['dag_run_id']}/taskInstances")["task_instances"]
+        names.update({ti["id"]: f"{d}.{ti['task_id']}" for ti in tis})
+    return names
+
+
+def trigger_event_time(stack: Stack, file_name: str) -> float:
+    for e in stack.api.asset_events():
+        if e["extra"].get("from_trigger") and file_name in e["extra"].get("payload", {}).get("files", []):
+            return ts(e["timestamp"])
+    return float("nan")

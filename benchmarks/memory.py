@@ -1,0 +1,45 @@
+"""Memory: PSS of the whole stack idle and at peak during a run; peak RSS of each task.
+
+PSS splits shared pages between the processes sharing them, so the sum is what the
+stack really costs (summed RSS counts the forked workers' shared pages many times).
+
+    python benchmarks/memory.py
+"""
+
+from __future__ import annotations
+
+import time
+
+from common import MemorySampler, iris_like, run_ids, running_stack, save, stack_pss, task_names, wait_chain, write_csv
+
+MiB = 2**20
+
+
+def main() -> None:
+    with running_stack() as (stack, data, _):
+        wait_chain(stack, {d: set() for d in ("ingest", "preprocess", "train", "evaluate")})
+        time.sleep(15)  # let the first run's processes settle
+        idle = [stack_pss() for _ in range(5) if not time.sleep(1)]
+        idle_pss = sorted(p for p, _ in idle)[len(idle) // 2]
+        processes = idle[-1][1]
+        rss_sum = sum(p.memory_info().rss for p in __import__("psutil").Process().children(recursive=True))
+        before = run_ids(stack)
+        with MemorySampler(interval=0.1) as sampler:
+            staging = data.parent / "drop.csv"
+            write_csv(iris_like(150, seed=7), staging)
+            staging.rename(data / "inbox" / "memory_probe.csv")
+            runs = wait_chain(stack, before)
+            time.sleep(1)
+        names = task_names(stack, runs)
+    per_task = {names.get(ti, ti): rss / MiB for ti, rss in sampler.task_rss.items()}
+    print(f"Stack idle: {processes} processes, PSS {idle_pss / MiB:.0f} MiB (summed RSS would say {rss_sum / MiB:.0f} MiB)")
+    print(f"Stack peak during a run: PSS {sampler.peak_pss / MiB:.0f} MiB")
+    print("Peak RSS per task (MiB; shared pages inherited from the scheduler included):")
+    for name, mib in sorted(per_task.items()):
+        print(f"  {name:40s} {mib:6.0f}")
+    save("memory", {"idle_pss_mib": idle_pss / MiB, "idle_rss_sum_mib": rss_sum / MiB, "processes": processes,
+                    "peak_pss_mib": sampler.peak_pss / MiB, "task_peak_rss_mib": per_task})
+
+
+if __name__ == "__main__":
+    main()
