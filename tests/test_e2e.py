@@ -200,6 +200,11 @@ def test_a_bad_drop_is_quarantined_and_nothing_downstream_runs(stack):
     reason = json.loads((folder / "reason.json").read_text())
     assert "'target' has 3 value(s) not in [0, 1, 2]" in reason["reason"]
     assert (folder / "bad_labels.csv").is_file() and (folder / "data_docs" / "index.html").is_file()
+    run_id = failed[0]["dag_run_id"]
+    ti = stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_new_batches")
+    assert ti["state"] == "failed" and ti["try_number"] == 1  # bad data is not retried
+    log = json.dumps(stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_new_batches/logs/1"))
+    assert "not in [0, 1, 2]" in log and "bad_labels.csv" in log  # the reason, where the UI shows it
 
     time.sleep(5)  # give anything that would (wrongly) fire the time to do so
     assert {d: len(stack.api.asset_events(source_dag_id=d)) for d in DAGS} == {**events_before, "ingest": events_before["ingest"] + 1}

@@ -1,0 +1,19 @@
+"""`make bench`: every benchmark in turn; each prints its figures (JSON copies in benchmarks/results/)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["parse_time.py", "validation_time.py", "latency.py", "memory.py", "scale.py"]
+
+if __name__ == "__main__":
+    failed = []
+    for script in SCRIPTS:
+        print(f"\n=== {script} ===", flush=True)
+        if subprocess.run([sys.executable, str(HERE / script)], cwd=HERE).returncode != 0:
+            failed.append(script)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
