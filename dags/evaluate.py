@@ -14,10 +14,7 @@ from tasks import catalog
 @dag(
     dag_id="evaluate",
     schedule=[catalog.MODEL],
-    start_date=catalog.START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=catalog.DAG_DEFAULTS,
+    **catalog.DAG_SETTINGS,
     tags=["consumes:model", "produces:metrics"],
 )
 def evaluate():

@@ -18,10 +18,7 @@ from tasks import catalog
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("@daily", timezone="UTC"), assets=[catalog.INBOX]
     ),
-    start_date=catalog.START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=catalog.DAG_DEFAULTS,
+    **catalog.DAG_SETTINGS,
     tags=["consumes:inbox", "produces:raw"],
 )
 def ingest():

@@ -16,10 +16,7 @@ from tasks import catalog
 @dag(
     dag_id="preprocess",
     schedule=[catalog.RAW],
-    start_date=catalog.START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=catalog.DAG_DEFAULTS,
+    **catalog.DAG_SETTINGS,
     tags=["consumes:raw", "produces:features"],
 )
 def preprocess():

@@ -15,10 +15,7 @@ from tasks import catalog
 @dag(
     dag_id="train",
     schedule=[catalog.FEATURES],
-    start_date=catalog.START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=catalog.DAG_DEFAULTS,
+    **catalog.DAG_SETTINGS,
     tags=["consumes:features", "produces:model"],
 )
 def train():

@@ -44,10 +44,16 @@ FEATURES = Asset(name="features", uri=FEATURES_DIR.as_uri())
 MODEL = Asset(name="model", uri=MODELS_DIR.as_uri())
 METRICS = Asset(name="metrics", uri=METRICS_DIR.as_uri())
 
-START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
-DAG_DEFAULTS = {
-    "retries": 2,
-    "retry_delay": timedelta(seconds=10),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=5),
+# What every DAG of the chain shares: one run at a time (runs work from the files on
+# disk, so a second concurrent run would race the first), no backfill, retries with backoff.
+DAG_SETTINGS = {
+    "start_date": datetime(2026, 1, 1, tzinfo=UTC),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": {
+        "retries": 2,
+        "retry_delay": timedelta(seconds=10),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=5),
+    },
 }

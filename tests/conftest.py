@@ -46,3 +46,19 @@ def iris_sample(n: int, seed: int) -> pd.DataFrame:
 
     frame = load_iris(as_frame=True).frame
     return frame.sample(n, replace=True, random_state=seed).reset_index(drop=True)
+
+
+@pytest.fixture
+def featured(dirs) -> SimpleNamespace:
+    """The iris seed ingested, marked validated (as the gate would) and split into features."""
+    from tasks.config import load_config
+    from tasks.features import build_features
+    from tasks.ingest import ingest_claimed
+    from tasks.validation import VALIDATION_RECORD, validated_batches
+
+    ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine)
+    for batch in dirs.raw.iterdir():
+        (batch / VALIDATION_RECORD).write_text("{}")
+    build_features(dirs.raw, dirs.features, validated_batches(dirs.raw), test_size=0.2, seed=42)
+    dirs.config = load_config(CONFIG_FILE)
+    return dirs

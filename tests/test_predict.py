@@ -9,26 +9,17 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import CONFIG_FILE, REPO_ROOT, SUITE_FILE, iris_sample
-from tasks.config import load_config
+from conftest import REPO_ROOT, SUITE_FILE, iris_sample
 from tasks.evaluation import evaluate_version
-from tasks.features import build_features
-from tasks.ingest import ingest_claimed
 from tasks.predict import RefusedInput, predict_csv
 from tasks.training import train_model
-from tasks.validation import validated_batches
 
 
 @pytest.fixture
-def champion(dirs):
-    ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine)
-    for b in dirs.raw.iterdir():
-        (b / "validation.json").write_text("{}")
-    build_features(dirs.raw, dirs.features, validated_batches(dirs.raw), test_size=0.2, seed=42)
-    config = load_config(CONFIG_FILE)
-    card = train_model(dirs.raw, dirs.features, dirs.models, config)
-    evaluate_version(dirs.models, dirs.features, dirs.metrics, card["version"], config)
-    return dirs
+def champion(featured):
+    card = train_model(featured.raw, featured.features, featured.models, featured.config)
+    evaluate_version(featured.models, featured.features, featured.metrics, card["version"], featured.config)
+    return featured
 
 
 def test_scores_unlabelled_rows_with_the_champion(champion, tmp_path):
