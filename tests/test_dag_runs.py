@@ -27,6 +27,16 @@ states = {}
 for dag_id in ["ingest", "preprocess", "train", "evaluate"]:
     run = bag.dags[dag_id].test()
     states[dag_id] = {"run": str(run.state), "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()}}
+# Nothing new in the inbox: the task skips, so no 'raw' event (no pointless retraining).
+from airflow.models.asset import AssetEvent
+from airflow.utils.session import create_session
+def raw_events():
+    with create_session() as session:
+        return sum(1 for e in session.query(AssetEvent).all() if e.asset.name == "raw")
+before = raw_events()
+run = bag.dags["ingest"].test()
+states["ingest_again"] = {"run": str(run.state), "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()},
+                          "raw_events_before": before, "raw_events_after": raw_events()}
 print("STATES=" + json.dumps(states))
 """
 
@@ -57,3 +67,10 @@ def test_the_chain_of_test_runs_leaves_a_champion_and_its_report(chain_run):
     assert json.loads((data / "models" / "champion.json").read_text())["version"] == "v0001"
     metrics = json.loads((data / "metrics" / "latest" / "metrics.json").read_text())
     assert metrics["decision"] == "promoted" and metrics["challenger"]["accuracy"] > 0.85
+
+
+def test_an_ingest_run_with_nothing_new_skips_and_emits_no_raw_event(chain_run):
+    states, _ = chain_run
+    again = states["ingest_again"]
+    assert again["tasks"] == {"ingest_claimed_files": "skipped"}
+    assert again["raw_events_before"] == 1 and again["raw_events_after"] == 1
