@@ -32,6 +32,7 @@ METRICS_DIR = DATA_DIR / "metrics"  # metrics/<version>/, metrics/latest
 INBOX = Asset(
     name="inbox",
     uri=INBOX_DIR.as_uri(),
+    extra={"what": "drop zone: labelled CSVs dropped here start the pipeline"},
     watchers=[
         AssetWatcher(
             name="inbox_new_files",
@@ -39,10 +40,10 @@ INBOX = Asset(
         )
     ],
 )
-RAW = Asset(name="raw", uri=RAW_DIR.as_uri())
-FEATURES = Asset(name="features", uri=FEATURES_DIR.as_uri())
-MODEL = Asset(name="model", uri=MODELS_DIR.as_uri())
-METRICS = Asset(name="metrics", uri=METRICS_DIR.as_uri())
+RAW = Asset(name="raw", uri=RAW_DIR.as_uri(), extra={"what": "immutable, content-hashed batches of accepted drops"})
+FEATURES = Asset(name="features", uri=FEATURES_DIR.as_uri(), extra={"what": "train/test split of every validated batch"})
+MODEL = Asset(name="model", uri=MODELS_DIR.as_uri(), extra={"what": "versioned scikit-learn pipelines and the champion pointer"})
+METRICS = Asset(name="metrics", uri=METRICS_DIR.as_uri(), extra={"what": "evaluation reports; latest/report.html is the newest"})
 
 # What every DAG of the chain shares: one run at a time (runs work from the files on
 # disk, so a second concurrent run would race the first), no backfill, retries with backoff.
