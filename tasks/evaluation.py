@@ -169,7 +169,7 @@ def render_report(metrics: dict[str, Any], png: bytes) -> str:
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
 td:first-child,th:first-child{{text-align:left}}.decision{{color:{colour};font-weight:bold}}</style></head>
 <body><h1>Model {esc(metrics['version'])}</h1>
-<p class="decision">Decision: {esc(metrics['decision'])}. {esc(metrics['reason'])}</p>
+<p class="decision">Decision: {esc(metrics['decision'])} &mdash; {esc(metrics['reason'])}</p>
 <p>Evaluated {esc(metrics['evaluated_at'])} on {metrics['test_rows']} held-out rows (feature set {esc(metrics['features'])}).
 Primary metric: {esc(metrics['primary_metric'])}.</p>
 <h2>Challenger vs champion</h2>

@@ -235,6 +235,41 @@ def test_a_worse_challenger_is_trained_evaluated_and_not_promoted(stack):
     assert report["decision"] == "rejected" and (stack.data / "models" / "v0004" / "model.joblib").is_file()
 
 
+def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack):
+    before = stack.run_ids()
+    bad_labels = iris_sample(30, seed=105)
+    bad_labels.loc[0, "petal width (cm)"] = -1.0
+    files = {
+        "mixed_good.csv": iris_sample(40, seed=106).to_csv(index=False),
+        "mixed_semicolon.csv": iris_sample(10, seed=107).to_csv(index=False, sep=";"),
+        "mixed_negative.csv": bad_labels.to_csv(index=False),
+    }
+    for name, content in files.items():
+        stack.drop(name, content)
+
+    expected = {"mixed_good.csv": "archive", "mixed_semicolon.csv": "quarantine", "mixed_negative.csv": "quarantine"}
+
+    def placed() -> dict[str, list[str]]:
+        where: dict[str, list[str]] = {}
+        for top in ("archive", "quarantine"):
+            for p in (stack.data / top).glob("*/mixed_*.csv"):
+                where.setdefault(p.name, []).append(top)
+        return where
+
+    # The GX-failing file is archived (ingested) until preprocess moves it to quarantine.
+    wait_for("each file in its final place", lambda: placed() == {k: [v] for k, v in expected.items()})
+    reasons = {json.loads(p.read_text())["file"]: json.loads(p.read_text()) for p in (stack.data / "quarantine").glob("*/reason.json")}
+    assert reasons["mixed_semicolon.csv"]["stage"] == "ingest" and "semicolon" in reasons["mixed_semicolon.csv"]["reason"]
+    assert reasons["mixed_negative.csv"]["stage"] == "validation" and "outside" in reasons["mixed_negative.csv"]["reason"]
+    assert list((stack.data / "inbox").iterdir()) == [] and list((stack.data / "claimed").iterdir()) == []
+
+    good_batch = next(p.parent.name for p in (stack.data / "archive").glob("*/mixed_good.csv"))
+    wait_for("a features event naming the good batch", lambda: any(
+        good_batch in e["extra"].get("passed_batches", []) for e in stack.api.asset_events(source_dag_id="preprocess")))
+    wait_for("train and evaluate to run on it", lambda: all(
+        any(r["state"] == "success" and r["dag_run_id"] not in before[d] for r in stack.runs(d)) for d in ("train", "evaluate")))
+
+
 def test_ctrl_c_stops_every_process_it_started(stack):
     stack.remember_processes()
     assert len(stack.seen) >= 5, stack.seen  # launcher, four components, their workers

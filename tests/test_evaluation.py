@@ -91,7 +91,7 @@ def test_every_run_writes_metrics_plot_and_a_self_contained_report(pipeline):
     assert set(on_disk["challenger"]["per_class"]) == {"setosa", "versicolor", "virginica"}
     html = (out / "report.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "report must not load anything from the network"
-    assert "data:image/png;base64," in html and "Decision: promoted" in html
+    assert "data:image/png;base64," in html and "Decision: promoted &mdash; first model" in html
     assert (pipeline.metrics / "latest").resolve() == out.resolve()
 
 
