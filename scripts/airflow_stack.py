@@ -116,8 +116,17 @@ class ApiClient:
             self._token = reply["access_token"]
         return self._token
 
-    def get(self, path: str) -> Any:
-        return self._request("GET", path)
+    def get(self, path: str, attempts: int = 6) -> Any:
+        """GET with a bounded retry on 5xx. Airflow 3.3.2's /assets/events answers 500 while
+        a run created by one of the listed events is still queued (its response model requires
+        the run's start_date); it clears once the run starts."""
+        for attempt in range(attempts):
+            try:
+                return self._request("GET", path)
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 or attempt == attempts - 1:
+                    raise
+                time.sleep(0.5)
 
     def patch(self, path: str, body: Any) -> Any:
         return self._request("PATCH", path, body)
