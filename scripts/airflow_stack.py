@@ -18,6 +18,7 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -178,6 +179,8 @@ class Stack:
             raise RuntimeError(f"airflow db migrate failed; see {self.log_dir / 'db-migrate.log'}")
 
     def start(self) -> None:
+        if not port_is_free(self.port):
+            raise RuntimeError(f"port {self.port} is already in use on 127.0.0.1: set AIRFLOW_PORT to a free port")
         become_subreaper()
         for name, args in COMPONENTS.items():
             log = open(self.log_dir / f"{name}.log", "ab")
@@ -237,6 +240,16 @@ class _suppress_lookup:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         return exc_type is not None and issubclass(exc_type, (ProcessLookupError, psutil.NoSuchProcess, PermissionError))
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def become_subreaper() -> None:
