@@ -104,11 +104,17 @@ def test_a_crash_between_batch_and_archive_is_finished_not_called_a_duplicate(di
     ],
     ids=["empty", "one-byte", "blank-lines", "header-only", "binary", "latin-1", "semicolon", "very-wide-row", "duplicated-header"],
 )
-def test_unreadable_files_raise_a_clear_reason(tmp_path, content, expected):
-    path = tmp_path / "drop.csv"
-    path.write_bytes(content.encode() if isinstance(content, str) else content)
+def test_unreadable_files_are_quarantined_at_ingest_with_a_clear_reason(dirs, content, expected):
+    data = content.encode() if isinstance(content, str) else content
+    _claim(dirs, "drop.csv", data)
     with pytest.raises(UnreadableDrop, match=expected):
-        read_drop(path)
+        read_drop(next(dirs.claimed.iterdir()))
+    report = ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)  # must not raise
+    assert report.new_batches == [] and list_batches(dirs.raw) == []
+    (q,) = report.quarantined
+    folder = dirs.quarantine / q["quarantine_id"]
+    assert expected in json.loads((folder / "reason.json").read_text())["reason"]
+    assert (folder / "drop.csv").read_bytes() == data and list(dirs.claimed.iterdir()) == []
 
 
 def test_quarantine_listing_shows_every_rejected_file_with_its_reason(dirs):
