@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,15 +30,6 @@ def quarantine_file(
     folder = unique_dir(quarantine_root, quarantine_id)
     write_reason(folder, file=file_name, stage=stage, reason=reason, details=details)
     os.replace(source, folder / file_name)
-    return folder
-
-
-def quarantine_folder(source_dir: Path, quarantine_root: Path, quarantine_id: str) -> Path:
-    """Move a whole folder (a raw batch) into quarantine; returns its new place."""
-    folder = unique_dir(quarantine_root, quarantine_id)
-    for item in source_dir.iterdir():
-        os.replace(item, folder / item.name)
-    shutil.rmtree(source_dir)
     return folder
 
 
