@@ -21,11 +21,10 @@ def evaluate():
     @task(outlets=[catalog.METRICS])
     def evaluate_new_models(**context) -> dict:
         from tasks.config import load_config
-        from tasks.evaluation import evaluate_version
-        from tasks.training import list_versions
+        from tasks.evaluation import evaluate_version, unevaluated_versions
 
         config = load_config(catalog.CONFIG_FILE)
-        pending = [v for v in list_versions(catalog.MODELS_DIR) if not (catalog.MODELS_DIR / v / "evaluation.json").exists()]
+        pending = unevaluated_versions(catalog.MODELS_DIR)
         if not pending:
             raise AirflowSkipException("Every model version is already evaluated")
         results = [evaluate_version(catalog.MODELS_DIR, catalog.FEATURES_DIR, catalog.METRICS_DIR, v, config) for v in pending]

@@ -22,11 +22,10 @@ def train():
     @task(outlets=[catalog.MODEL])
     def train_model(**context) -> dict:
         from tasks.config import load_config
-        from tasks.training import features_are_current, list_versions, model_card, train_model as fit
+        from tasks.training import train_model as fit, version_on_current_features
 
-        versions = list_versions(catalog.MODELS_DIR)
-        if versions and features_are_current(catalog.FEATURES_DIR, model_card(catalog.MODELS_DIR, versions[-1])):
-            raise AirflowSkipException(f"{versions[-1]} is already trained on the current features")
+        if version := version_on_current_features(catalog.MODELS_DIR, catalog.FEATURES_DIR):
+            raise AirflowSkipException(f"{version} is already trained on the current features")
         card = fit(catalog.RAW_DIR, catalog.FEATURES_DIR, catalog.MODELS_DIR, load_config(catalog.CONFIG_FILE))
         context["outlet_events"][catalog.MODEL].extra = {
             k: card[k] for k in ("version", "estimator", "features", "rows_used", "train_seconds", "sha256")

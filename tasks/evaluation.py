@@ -24,9 +24,10 @@ from tasks import atomic_io
 from tasks.config import PipelineConfig
 from tasks.features import current_folder, load_split
 from tasks.schema import CLASS_NAMES
-from tasks.training import ModelIntegrityError, load_model, model_card
+from tasks.training import ModelIntegrityError, list_versions, load_model, model_card
 
 CHAMPION = "champion.json"
+EVALUATION_RECORD = "evaluation.json"  # models/<version>/: written once the version is judged
 LATEST = "latest"
 
 
@@ -46,6 +47,11 @@ def score(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
         "confusion_matrix": confusion_matrix(y, predicted, labels=labels).tolist(),
         "rows": len(y),
     }
+
+
+def unevaluated_versions(models_dir: Path) -> list[str]:
+    """Model versions not judged yet, oldest first."""
+    return [v for v in list_versions(models_dir) if not (models_dir / v / EVALUATION_RECORD).exists()]
 
 
 def read_champion(models_dir: Path) -> dict[str, Any] | None:
@@ -118,7 +124,7 @@ def evaluate_version(models_dir: Path, features_dir: Path, metrics_dir: Path, ve
     atomic_io.write_text(out / "report.html", render_report(metrics, png))
     atomic_io.write_json(out / "metrics.json", metrics)
     point_latest(metrics_dir, version)
-    atomic_io.write_json(models_dir / version / "evaluation.json", {k: metrics[k] for k in ("evaluated_at", "decision", "reason")})
+    atomic_io.write_json(models_dir / version / EVALUATION_RECORD, {k: metrics[k] for k in ("evaluated_at", "decision", "reason")})
     if promote:
         atomic_io.write_json(models_dir / CHAMPION, {"version": version, "promoted_at": now, config.metric: challenger[config.metric]})
     return metrics

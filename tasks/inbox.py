@@ -73,9 +73,14 @@ def claim_name(original_name: str) -> str:
 
 
 def original_name(claimed_path: Path) -> str:
-    name = claimed_path.name
-    prefix, sep, rest = name.partition(CLAIM_SEPARATOR)
-    return rest if sep else name
+    prefix, sep, rest = claimed_path.name.partition(CLAIM_SEPARATOR)
+    return rest if sep else claimed_path.name
+
+
+def claim_id(claimed_path: Path) -> str:
+    """The unique prefix of a claimed file's name (its quarantine folder if rejected)."""
+    prefix, sep, _ = claimed_path.name.partition(CLAIM_SEPARATOR)
+    return prefix if sep else claimed_path.stem
 
 
 def claim_file(inbox: Path, name: str, claimed_dir: Path) -> ClaimedFile | None:
@@ -89,16 +94,17 @@ def claim_file(inbox: Path, name: str, claimed_dir: Path) -> ClaimedFile | None:
     return ClaimedFile(claimed_path=target, original_name=name)
 
 
+def claim_files(inbox: Path, names: list[str], claimed_dir: Path) -> list[ClaimedFile]:
+    """Claim each name; the ones someone else claimed first are left out."""
+    return [c for name in names if (c := claim_file(inbox, name, claimed_dir)) is not None]
+
+
 def claim_settled_files(
     inbox: Path, claimed_dir: Path, previous: Snapshot, *, min_age_s: float, pattern: str = CSV_PATTERN
 ) -> tuple[list[ClaimedFile], Snapshot]:
     """One watcher step: claim what settled since ``previous``; return the new snapshot."""
     current = scan_inbox(inbox, pattern)
-    claimed = [
-        c
-        for name in settled_names(previous, current, min_age_s=min_age_s)
-        if (c := claim_file(inbox, name, claimed_dir)) is not None
-    ]
+    claimed = claim_files(inbox, settled_names(previous, current, min_age_s=min_age_s), claimed_dir)
     for c in claimed:
         current.pop(c.original_name, None)
     return claimed, current
@@ -118,7 +124,7 @@ def sweep_inbox(inbox: Path, claimed_dir: Path, *, settle_s: float = 1.0, stale_
         for n in settled_names(first, current, min_age_s=settle_s, now_ns=now)
         if fnmatch.fnmatch(n.lower(), CSV_PATTERN) or now - current[n][1] >= stale_other_s * 1e9
     ]
-    return [c for n in names if (c := claim_file(inbox, n, claimed_dir)) is not None]
+    return claim_files(inbox, names, claimed_dir)
 
 
 def list_claimed(claimed_dir: Path) -> list[Path]:

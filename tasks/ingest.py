@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from tasks import atomic_io
-from tasks.inbox import CLAIM_SEPARATOR, list_claimed, original_name
+from tasks.inbox import CLAIM_SEPARATOR, claim_id, list_claimed, original_name
 from tasks.quarantine import quarantine_file
 
 MANIFEST = "manifest.json"
@@ -131,13 +131,12 @@ def write_batch(frame: pd.DataFrame, raw_dir: Path, batch_id: str, manifest: dic
 def ingest_file(path: Path, raw_dir: Path, archive_dir: Path, quarantine_dir: Path, *, source_name: str | None = None) -> dict[str, Any]:
     """Ingest one claimed file; returns what happened to it (``outcome`` = batch | quarantined)."""
     name = source_name or original_name(path)
-    claim_id = path.name.partition(CLAIM_SEPARATOR)[0] if CLAIM_SEPARATOR in path.name else path.stem
     sha256 = atomic_io.sha256_file(path)
     batch_id = batch_id_for(sha256)
 
     def reject(stage_reason: str, **details: Any) -> dict[str, Any]:
         folder = quarantine_file(
-            path, quarantine_dir, claim_id, file_name=name, stage="ingest", reason=stage_reason,
+            path, quarantine_dir, claim_id(path), file_name=name, stage="ingest", reason=stage_reason,
             details={"sha256": sha256, **details},
         )
         return {"outcome": "quarantined", "file": name, "reason": stage_reason, "quarantine_id": folder.name}

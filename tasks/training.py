@@ -145,3 +145,11 @@ def load_model(models_dir: Path, version: str):
 def features_are_current(features_dir: Path, card: dict[str, Any]) -> bool:
     current = read_current(features_dir)
     return current is not None and current["fingerprint"] == card["features"]
+
+
+def version_on_current_features(models_dir: Path, features_dir: Path) -> str | None:
+    """The newest version, if it was trained on the current feature set (no need to train again)."""
+    versions = list_versions(models_dir)
+    if versions and features_are_current(features_dir, model_card(models_dir, versions[-1])):
+        return versions[-1]
+    return None

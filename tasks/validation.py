@@ -105,8 +105,7 @@ def validate_frame(frame: pd.DataFrame, suite_json: dict[str, Any], *, data_docs
     run = checkpoint.run(batch_parameters={"dataframe": frame})
     (result,) = run.run_results.values()
     gx_result = result.to_json_dict()
-    metas = [e.get("meta", {}) for e in suite_json["expectations"]]
-    problems = [describe_failure(r, _meta_for(r, suite_json, metas)) for r in gx_result["results"] if not r["success"]]
+    problems = [describe_failure(r) for r in gx_result["results"] if not r["success"]]
     if problems and data_docs_dir is not None:
         context.add_data_docs_site(
             site_name="quarantine",
@@ -125,21 +124,16 @@ def validate_frame(frame: pd.DataFrame, suite_json: dict[str, Any], *, data_docs
     )
 
 
-def _meta_for(result: dict[str, Any], suite_json: dict[str, Any], metas: list[dict[str, Any]]) -> dict[str, Any]:
-    cfg = result["expectation_config"]
-    for exp, meta in zip(suite_json["expectations"], metas):
-        if exp["type"] == cfg["type"] and all(cfg["kwargs"].get(k) == v for k, v in exp["kwargs"].items()):
-            return meta
-    return cfg.get("meta") or {}
-
-
 def _sample(values: list[Any] | None, n: int = 5) -> list[Any]:
     return list(dict.fromkeys(str(v) for v in (values or [])))[:n]
 
 
-def describe_failure(result: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    """One failed expectation, in words a person can act on, with the numbers behind them."""
+def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
+    """One failed expectation, in words a person can act on, with the numbers behind them.
+
+    The suite's ``meta`` (the intent of the check) comes back in the result's config."""
     cfg = result["expectation_config"]
+    meta = cfg.get("meta") or {}
     kind, kw, res = cfg["type"], cfg["kwargs"], result.get("result") or {}
     column = kw.get("column")
     errors = [v.get("exception_message") for v in (result.get("exception_info") or {}).values() if isinstance(v, dict) and v.get("raised_exception")]
@@ -200,10 +194,11 @@ def validated_batches(raw_dir: Path) -> list[str]:
     return [b for b in list_batches(raw_dir) if (raw_dir / b / VALIDATION_RECORD).is_file()]
 
 
-def quarantine_batch(batch_id: str, outcome: BatchValidation, raw_dir: Path, archive_dir: Path, quarantine_dir: Path, docs_dir: Path) -> Path:
+def quarantine_batch(
+    batch_id: str, manifest: dict[str, Any], outcome: BatchValidation, raw_dir: Path, archive_dir: Path, quarantine_dir: Path, docs_dir: Path
+) -> Path:
     """Move a failed batch and its original file into ``quarantine/<batch_id>/`` with its reasons."""
     folder = unique_dir(quarantine_dir, batch_id)
-    manifest = atomic_io.read_json(raw_dir / batch_id / MANIFEST)
     atomic_io.write_json(folder / "gx_result.json", outcome.gx_result)
     if docs_dir.is_dir():
         os.replace(docs_dir, folder / "data_docs")
@@ -252,7 +247,7 @@ def gate_pending_batches(raw_dir: Path, archive_dir: Path, quarantine_dir: Path,
             )
             report.passed.append({"batch_id": batch_id, "file": manifest["source_file"], "rows": manifest["rows"]})
         else:
-            folder = quarantine_batch(batch_id, outcome, raw_dir, archive_dir, quarantine_dir, docs_dir)
+            folder = quarantine_batch(batch_id, manifest, outcome, raw_dir, archive_dir, quarantine_dir, docs_dir)
             report.quarantined.append(
                 {"batch_id": batch_id, "file": manifest["source_file"], "reason": outcome.reason, "quarantine_id": folder.name}
             )

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import CONFIG_FILE, iris_sample
 from tasks.config import load_config
-from tasks.evaluation import decide, evaluate_version, read_champion
+from tasks.evaluation import decide, evaluate_version, read_champion, unevaluated_versions
 from tasks.features import build_features
 from tasks.ingest import ingest_claimed
 from tasks.training import train_model
@@ -106,3 +106,11 @@ def test_scores_match_scikit_learn(pipeline):
     expected = f1_score(y, load_model(pipeline.models, "v0001").predict(X), average="macro")
     assert metrics["challenger"]["f1_macro"] == pytest.approx(expected)
     assert isinstance(X, pd.DataFrame) and metrics["test_rows"] == len(y) == 30
+
+
+def test_a_version_is_pending_until_it_is_evaluated(pipeline):
+    train_model(pipeline.raw, pipeline.features, pipeline.models, pipeline.config)
+    train_model(pipeline.raw, pipeline.features, pipeline.models, pipeline.config)
+    assert unevaluated_versions(pipeline.models) == ["v0001", "v0002"]
+    evaluate_version(pipeline.models, pipeline.features, pipeline.metrics, "v0001", pipeline.config)
+    assert unevaluated_versions(pipeline.models) == ["v0002"]

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-from tasks.inbox import claim_file, claim_settled_files, list_claimed, original_name, scan_inbox, settled_names, sweep_inbox
+from tasks.inbox import claim_file, claim_id, claim_settled_files, list_claimed, original_name, scan_inbox, settled_names, sweep_inbox
 
 
 def _age(path, seconds: float) -> None:
@@ -30,6 +30,7 @@ def test_a_file_is_claimed_only_once_it_stopped_changing(dirs):
     assert [c.original_name for c in claimed] == ["new.csv"]
     assert not f.exists() and claimed[0].claimed_path.read_text() == "a,b\n1,2\n"
     assert original_name(claimed[0].claimed_path) == "new.csv"
+    assert claimed[0].claimed_path.name == f"{claim_id(claimed[0].claimed_path)}__new.csv"
 
 
 def test_a_half_written_file_is_never_claimed(dirs):

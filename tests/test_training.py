@@ -9,7 +9,8 @@ import pytest
 
 from conftest import CONFIG_FILE
 from tasks.config import load_config
-from tasks.training import ModelIntegrityError, cap_rows, features_are_current, list_versions, load_model, make_pipeline, train_model
+from tasks.training import (ModelIntegrityError, cap_rows, features_are_current, list_versions, load_model, make_pipeline, train_model,
+                            version_on_current_features)
 
 
 @pytest.fixture
@@ -85,11 +86,14 @@ def test_a_model_knows_whether_it_was_trained_on_the_current_features(seeded):
     from tasks.features import build_features
     from tasks.ingest import DATA_FILE, MANIFEST
 
+    assert version_on_current_features(seeded.models, seeded.features) is None  # no model yet
     card = train_model(seeded.raw, seeded.features, seeded.models, seeded.config)
     assert features_are_current(seeded.features, card)
+    assert version_on_current_features(seeded.models, seeded.features) == card["version"]
     (seeded.raw / "b-new").mkdir()
     iris_sample(30, seed=1).to_parquet(seeded.raw / "b-new" / DATA_FILE)
     (seeded.raw / "b-new" / MANIFEST).write_text('{"ingested_at": "2099-01-01T00:00:00+00:00"}')
     (seeded.raw / "b-new" / "validation.json").write_text("{}")
     build_features(seeded.raw, seeded.features, [p.name for p in seeded.raw.iterdir()], test_size=0.2, seed=42)
     assert not features_are_current(seeded.features, card)
+    assert version_on_current_features(seeded.models, seeded.features) is None
