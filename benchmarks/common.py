@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT))
-from airflow_stack import Stack  # noqa: E402
+from airflow_stack import Stack, free_port  # noqa: E402
 
 DAGS = ["ingest", "preprocess", "train", "evaluate"]
 RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -49,12 +48,6 @@ def med(values: list[float]) -> float:
 
 def ts(value: str | None) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def iris_like(n: int, seed: int) -> pd.DataFrame:
@@ -90,24 +83,21 @@ def running_stack() -> Iterator[tuple[Stack, Path, float]]:
         started = time.monotonic()
         stack.migrate()
         stack.start()
-        healthy = stack.wait_healthy(timeout=300)
+        stack.wait_healthy(timeout=300)
         yield stack, root / "data", time.monotonic() - started
     finally:
         stack.stop()
 
 
 def run_ids(stack: Stack) -> dict[str, set[str]]:
-    return {d: {r["dag_run_id"] for r in stack.api.dag_runs(d)} for d in DAGS}
+    return stack.api.run_ids(DAGS)
 
 
 def wait_new_success(stack: Stack, dag_id: str, before: set[str], timeout: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        new = [r for r in stack.api.dag_runs(dag_id) if r["dag_run_id"] not in before]
-        if failed := [r for r in new if r["state"] == "failed"]:
-            raise RuntimeError(f"{dag_id} run failed: {failed[0]['dag_run_id']}")
-        if done := [r for r in new if r["state"] == "success"]:
-            return done[-1]
+        if run := stack.api.new_successful_run(dag_id, before):
+            return run
         time.sleep(0.2)
     raise TimeoutError(f"no new successful {dag_id} run after {timeout} s")
 

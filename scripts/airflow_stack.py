@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+from contextlib import suppress
 import os
 import signal
 import socket
@@ -56,6 +57,7 @@ PRELOAD_AND_RUN = (
 )
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 PR_SET_CHILD_SUBREAPER = 36
+GONE = (ProcessLookupError, psutil.NoSuchProcess, PermissionError)  # a process that exited meanwhile
 
 
 def airflow_env(home: Path, port: int, data_dir: Path | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -142,6 +144,17 @@ class ApiClient:
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=100")["dag_runs"]
 
+    def run_ids(self, dag_ids: list[str]) -> dict[str, set[str]]:
+        """The runs each DAG has now, to tell the new ones apart later."""
+        return {d: {r["dag_run_id"] for r in self.dag_runs(d)} for d in dag_ids}
+
+    def new_successful_run(self, dag_id: str, before: set[str]) -> dict[str, Any] | None:
+        """A run not in ``before`` that succeeded, or None yet; raises if a new run failed."""
+        new = [r for r in self.dag_runs(dag_id) if r["dag_run_id"] not in before]
+        if failed := [r for r in new if r["state"] == "failed"]:
+            raise RuntimeError(f"{dag_id} run failed: {failed[0]['dag_run_id']}")
+        return next((r for r in reversed(new) if r["state"] == "success"), None)
+
     def asset_events(self, **params: Any) -> list[dict[str, Any]]:
         query = "&".join(f"{k}={v}" for k, v in params.items())
         return self.get(f"/api/v2/assets/events?limit=100&order_by=-timestamp&{query}")["asset_events"]
@@ -211,10 +224,10 @@ class Stack:
         started = time.monotonic()
         me = psutil.Process()
         for proc in self.procs.values():
-            with _suppress_lookup():
+            with suppress(*GONE):
                 os.killpg(proc.pid, signal.SIGTERM)
         for child in me.children(recursive=True):
-            with _suppress_lookup():
+            with suppress(*GONE):
                 child.terminate()
         killed: list[int] = []
         while time.monotonic() - started < grace:
@@ -223,7 +236,7 @@ class Stack:
                 break
             time.sleep(0.1)
         for child in me.children(recursive=True):
-            with _suppress_lookup():
+            with suppress(*GONE):
                 child.kill()
                 killed.append(child.pid)
         deadline = time.monotonic() + 5
@@ -234,15 +247,14 @@ class Stack:
         return {"seconds": round(time.monotonic() - started, 2), "killed": killed, "left": [p.pid for p in me.children(recursive=True)]}
 
 
-class _suppress_lookup:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        return exc_type is not None and issubclass(exc_type, (ProcessLookupError, psutil.NoSuchProcess, PermissionError))
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (connections in TIME_WAIT do not count)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -279,7 +291,7 @@ def main() -> int:
     def request_stop(signum: int, _frame: Any) -> None:
         if stopping["requested"]:  # second Ctrl-C: no more waiting
             for child in psutil.Process().children(recursive=True):
-                with _suppress_lookup():
+                with suppress(*GONE):
                     child.kill()
         stopping["requested"] = True
 

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -22,18 +21,12 @@ from typing import Any, Callable
 import psutil
 import pytest
 
-from airflow_stack import ApiClient
+from airflow_stack import ApiClient, free_port, port_is_free
 from conftest import REPO_ROOT, iris_sample
 
 pytestmark = pytest.mark.e2e
 DAGS = ["ingest", "preprocess", "train", "evaluate"]
 CHAIN_TIMEOUT = 180
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = CHAIN_TIMEOUT, every: float = 0.5) -> Any:
@@ -47,7 +40,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = CHAIN_TIMEOUT
 
 class RunningStack:
     def __init__(self, root: Path):
-        self.home, self.data, self.port = root / "airflow", root / "data", _free_port()
+        self.home, self.data, self.port = root / "airflow", root / "data", free_port()
         self.log = root / "make-run.log"
         env = {**os.environ, "AIRFLOW_HOME": str(self.home), "PIPELINE_DATA_DIR": str(self.data), "AIRFLOW_PORT": str(self.port)}
         with open(self.log, "wb") as out:
@@ -98,16 +91,10 @@ class RunningStack:
     def wait_chain(self, before: dict[str, set[str]], dags: list[str] = DAGS) -> None:
         """Wait until each DAG has a new successful run; fail fast if a new run failed."""
         for dag_id in dags:
-            wait_for(f"a new successful {dag_id} run", lambda d=dag_id: self._new_run_succeeded(d, before[d]))
-
-    def _new_run_succeeded(self, dag_id: str, before: set[str]) -> bool:
-        new = [r for r in self.runs(dag_id) if r["dag_run_id"] not in before]
-        if failed := [r for r in new if r["state"] == "failed"]:
-            raise AssertionError(f"{dag_id} failed: {failed[0]['dag_run_id']}")
-        return any(r["state"] == "success" for r in new)
+            wait_for(f"a new successful {dag_id} run", lambda d=dag_id: self.api.new_successful_run(d, before[d]))
 
     def run_ids(self) -> dict[str, set[str]]:
-        return {d: {r["dag_run_id"] for r in self.runs(d)} for d in DAGS}
+        return self.api.run_ids(DAGS)
 
     def stop(self, timeout: float = 60) -> float:
         started = time.monotonic()
@@ -276,8 +263,5 @@ def test_ctrl_c_stops_every_process_it_started(stack):
     took = stack.stop(timeout=60)
     assert stack.make.returncode is not None, f"make run still running {took:.0f} s after Ctrl-C"
     wait_for("every process to exit", lambda: not stack.alive(), timeout=10, every=0.2)
-    with socket.socket() as s:  # nothing listens on the port any more (TIME_WAIT is fine)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", stack.port))
-        s.listen()
+    assert port_is_free(stack.port)  # nothing listens on it any more
     assert "Stopped in" in stack.log_tail()
