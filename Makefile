@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 SYNCED := $(VENV)/.synced
 
-.PHONY: run test bench setup clean-data predict quarantine
+.PHONY: run test bench setup clean-data predict quarantine upload
 
 setup: $(SYNCED)
 
@@ -26,11 +26,14 @@ test: $(SYNCED)  ## The whole test suite, end-to-end test included.
 bench: $(SYNCED)  ## Benchmarks: print figures (see README, Performance).
 	$(VENV)/bin/python benchmarks/run_all.py
 
-clean-data:  ## Delete everything the pipeline generated under data/ (keeps the inbox).
+clean-data:  ## Delete everything the pipeline generated under the local data/ folder (keeps the inbox).
 	find data -mindepth 1 -maxdepth 1 ! -name inbox ! -name README.md -exec rm -rf {} +
 
 predict: $(SYNCED)  ## Score a CSV with the champion: make predict IN=file.csv [OUT=out.csv]
-	@$(VENV)/bin/python -m tasks.predict "$(IN)" $(OUT)
+	@$(VENV)/bin/python -m tasks.stages.predict "$(IN)" $(OUT)
 
 quarantine: $(SYNCED)  ## List rejected files and batches with their reasons.
-	@$(VENV)/bin/python -m tasks.quarantine
+	@$(VENV)/bin/python -m tasks.cli quarantine
+
+upload: $(SYNCED)  ## Drop a file into the inbox on any backend: make upload FILE=x.csv
+	@$(VENV)/bin/python -m tasks.cli upload $(FILE)

@@ -8,7 +8,8 @@ stops every process it started, task processes included, within seconds: the
 launcher is a child subreaper, so nothing it started can escape to init.
 
 Environment: AIRFLOW_HOME (default .airflow), AIRFLOW_PORT (default 8080),
-PIPELINE_DATA_DIR (default data/). Any AIRFLOW__SECTION__KEY you set wins.
+PIPELINE_DATA_URL (default data/; or s3://bucket/prefix with the AWS_* variables).
+Any AIRFLOW__SECTION__KEY you set wins.
 Tests and benchmarks import ``Stack`` and ``ApiClient`` from here.
 """
 
@@ -46,7 +47,8 @@ COMPONENTS = {
 # modules are imported fresh by each task, so edits take effect without a restart.
 # PIPELINE_PRELOAD=0 turns it off.
 PRELOAD_MODULES = ["pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.linear_model", "sklearn.model_selection",
-                   "sklearn.metrics", "sklearn.pipeline", "joblib", "great_expectations", "matplotlib.pyplot"]
+                   "sklearn.metrics", "sklearn.pipeline", "joblib", "great_expectations", "matplotlib.pyplot", "fsspec"]
+OBJECT_STORAGE_PRELOAD = ["s3fs"]  # only when the data is on S3 (imports only: no client is made before the fork)
 PRELOAD_AND_RUN = (
     "import importlib, os, sys\n"
     "for name in filter(None, os.environ.get('PIPELINE_PRELOAD_MODULES', '').split(',')):\n"
@@ -60,7 +62,7 @@ PR_SET_CHILD_SUBREAPER = 36
 GONE = (ProcessLookupError, psutil.NoSuchProcess, PermissionError)  # a process that exited meanwhile
 
 
-def airflow_env(home: Path, port: int, data_dir: Path | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
+def airflow_env(home: Path, port: int, data_url: str | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment every Airflow process of this project runs with."""
     env = dict(os.environ if base is None else base)
     venv_bin = str(Path(sys.executable).parent)
@@ -86,9 +88,10 @@ def airflow_env(home: Path, port: int, data_dir: Path | None = None, base: dict[
         env.setdefault(key, value)
     env["AIRFLOW_HOME"] = str(home)
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
-    if data_dir is not None:
-        env["PIPELINE_DATA_DIR"] = str(data_dir)
-    env["PIPELINE_PRELOAD_MODULES"] = ",".join(PRELOAD_MODULES) if env["PIPELINE_PRELOAD"] != "0" else ""
+    if data_url is not None:
+        env["PIPELINE_DATA_URL"] = data_url
+    preload = PRELOAD_MODULES + (OBJECT_STORAGE_PRELOAD if "://" in env.get("PIPELINE_DATA_URL", "") else [])
+    env["PIPELINE_PRELOAD_MODULES"] = ",".join(preload) if env["PIPELINE_PRELOAD"] != "0" else ""
     return env
 
 
@@ -166,11 +169,11 @@ class Stack:
 
     home: Path
     port: int
-    data_dir: Path | None = None
+    data_url: str | None = None
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.env = airflow_env(self.home, self.port, self.data_dir)
+        self.env = airflow_env(self.home, self.port, self.data_url)
         self.log_dir = self.home / "logs" / "components"
         self.api = ApiClient(f"http://127.0.0.1:{self.port}", self.home)
 
@@ -283,8 +286,15 @@ def _reap() -> None:
 def main() -> int:
     home = Path(os.environ.get("AIRFLOW_HOME", REPO_ROOT / ".airflow")).resolve()
     port = int(os.environ.get("AIRFLOW_PORT", "8080"))
-    data_dir = Path(os.environ["PIPELINE_DATA_DIR"]).resolve() if os.environ.get("PIPELINE_DATA_DIR") else None
-    stack = Stack(home=home, port=port, data_dir=data_dir)
+    sys.path.insert(0, str(REPO_ROOT))
+    from tasks.config import Settings
+    from tasks.store import part_uri
+
+    settings = Settings.from_env()
+    stack = Stack(home=home, port=port, data_url=settings.data_url)
+    inbox = part_uri(settings.data_url, "inbox")
+    how_to_drop = (f"Upload a CSV to {inbox}/ (make upload FILE=x.csv)" if settings.on_object_storage
+                   else f"Drop a CSV into {inbox.removeprefix('file://')}")
 
     stopping = {"requested": False}
 
@@ -298,7 +308,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    print(f"Airflow home: {home}\nData:         {data_dir or REPO_ROOT / 'data'}\nPreparing the metadata DB...", flush=True)
+    print(f"Airflow home: {home}\nData:         {settings.data_url}\nPreparing the metadata DB...", flush=True)
     started = time.monotonic()
     code = 0
     try:
@@ -316,7 +326,7 @@ def main() -> int:
             print(
                 f"\nAirflow is up after {took:.0f} s: {stack.url}  (Assets page: {stack.url}/assets)\n"
                 f"Log in as 'admin'; the generated password is in {home / PASSWORD_FILE}: {stack.api.password()}\n"
-                f"Drop a CSV into {(data_dir or REPO_ROOT / 'data') / 'inbox'} to run the pipeline. Ctrl-C stops everything.",
+                f"{how_to_drop} to run the pipeline. Ctrl-C stops everything.",
                 flush=True,
             )
         while not stopping["requested"]:

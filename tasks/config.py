@@ -1,13 +1,57 @@
-"""Typed view of ``pipeline.toml``."""
+"""Settings: where the data lives (environment) and the pipeline's parameters (``pipeline.toml``).
+
+Nothing here touches storage or imports Airflow: DAG files read these at parse time.
+"""
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("f1_macro", "accuracy")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings, one environment variable each.
+
+    ``PIPELINE_DATA_URL``: a local folder (default ``data/``) or ``s3://bucket/prefix`` on
+    any S3-compatible server (reached with the standard ``AWS_*`` variables).
+    ``PIPELINE_INBOX_QUEUE``: an SQS queue URL fed by the bucket's ObjectCreated
+    notifications for ``inbox/``; unset, the inbox is polled.
+    ``PIPELINE_CONFIG``: another parameters file instead of ``pipeline.toml``.
+    """
+
+    data_url: str
+    config_file: Path
+    suite_file: Path
+    inbox_queue: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            data_url=normalise_data_url(env.get("PIPELINE_DATA_URL") or str(REPO_ROOT / "data")),
+            config_file=Path(env.get("PIPELINE_CONFIG") or REPO_ROOT / "pipeline.toml").resolve(),
+            suite_file=REPO_ROOT / "expectations" / "raw.json",
+            inbox_queue=env.get("PIPELINE_INBOX_QUEUE") or None,
+        )
+
+    @property
+    def on_object_storage(self) -> bool:
+        return "://" in self.data_url
+
+
+def normalise_data_url(url: str) -> str:
+    """An absolute local path (``file://`` stripped), or a URL without a trailing slash."""
+    url = url.removeprefix("file://")
+    if "://" in url:
+        return url.rstrip("/")
+    return str(Path(url).expanduser().resolve())
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Configuration: the repo's pipeline.toml and the catalogue's data root."""
+"""Configuration: the repo's pipeline.toml, and the data root chosen by PIPELINE_DATA_URL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import CONFIG_FILE, REPO_ROOT
-from tasks.config import load_config
+from tasks.config import Settings, load_config
 
 
 def test_the_default_model_is_a_seeded_random_forest_of_100_trees():
@@ -29,8 +29,29 @@ def test_invalid_values_are_refused(tmp_path, line, error):
         load_config(tmp_path / "p.toml")
 
 
-def test_the_catalogue_follows_the_data_root(tmp_path):
-    code = "from tasks import catalog; print(catalog.RAW_DIR); print(catalog.RAW.uri); print(catalog.INBOX.watchers[0].trigger.inbox)"
-    env = {**os.environ, "PIPELINE_DATA_DIR": str(tmp_path)}
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, str(REPO_ROOT / "data")), ("relative/dir", str(REPO_ROOT / "relative" / "dir")),
+     ("file:///srv/data/", "/srv/data"), ("s3://bucket/some/prefix/", "s3://bucket/some/prefix")],
+)
+def test_the_data_url_is_one_setting(value, expected):
+    env = {} if value is None else {"PIPELINE_DATA_URL": value}
+    old = os.getcwd()
+    os.chdir(REPO_ROOT)
+    try:
+        settings = Settings.from_env(env)
+    finally:
+        os.chdir(old)
+    assert settings.data_url == expected and settings.on_object_storage == expected.startswith("s3://")
+
+
+@pytest.mark.parametrize("url", ["LOCAL", "s3://pipeline-bucket/team-a"])
+def test_assets_follow_the_data_url(tmp_path, url):
+    url = str(tmp_path) if url == "LOCAL" else url
+    code = "from tasks import orchestration as o; print(o.RAW.uri); print(o.METRICS.uri); print(o.INBOX.watchers[0].trigger.data_url)"
+    env = {**os.environ, "PIPELINE_DATA_URL": url}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True).stdout.split()
-    assert out == [str(tmp_path / "raw"), (tmp_path / "raw").as_uri(), str(tmp_path / "inbox")]
+    if url.startswith("s3://"):
+        assert out == [f"{url}/raw", f"{url}/metrics", url]
+    else:
+        assert out == [(tmp_path / "raw").as_uri(), (tmp_path / "metrics").as_uri(), url]

@@ -44,7 +44,7 @@ print("STATES=" + json.dumps(states))
 @pytest.fixture(scope="module")
 def chain_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("dagtest")
-    env = {**os.environ, "AIRFLOW_HOME": str(root / "airflow"), "PIPELINE_DATA_DIR": str(root / "data")}
+    env = {**os.environ, "AIRFLOW_HOME": str(root / "airflow"), "PIPELINE_DATA_URL": str(root / "data")}
     airflow = str(REPO_ROOT / ".venv" / "bin" / "airflow") if (REPO_ROOT / ".venv").exists() else "airflow"
     migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]

@@ -64,12 +64,12 @@ def test_dags_are_single_run_with_retries_and_ingest_also_runs_daily(dagbag):
     assert (type(cron).__name__, cron.expression, str(cron.timezone)) == ("CronTriggerTimetable", "0 0 * * *", "UTC")
 
 
-def test_the_inbox_watcher_uses_the_project_trigger(dagbag):
+def test_the_inbox_watcher_uses_the_project_trigger_on_the_configured_data(dagbag):
     (inbox,) = list(_assets(dagbag.dags["ingest"].timetable.asset_condition))
     (watcher,) = inbox.watchers
     classpath, kwargs = watcher.trigger.serialize()
-    assert classpath == "tasks.inbox_trigger.InboxClaimTrigger"
-    assert kwargs["inbox"].endswith("/inbox") and kwargs["claimed_dir"].endswith("/claimed")
+    assert classpath == "tasks.orchestration.InboxTrigger"
+    assert kwargs["data_url"] == os.environ["PIPELINE_DATA_URL"]
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)

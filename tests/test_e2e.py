@@ -1,9 +1,11 @@
 """End to end: the real Airflow stack, started with `make run`, driven only by files dropped in the inbox.
 
-One stack for the module (start-up is the expensive part); the scenarios run in order
-and build on each other, as a team's drops would. The last test presses Ctrl-C
-(SIGINT to the whole process group) and checks that no process is left behind. The
-fixture stops everything it started even when a test fails.
+The module runs twice, with the same assertions: data in a local folder (files copied into
+``inbox/`` as a person would), and data on S3 (``PIPELINE_DATA_URL=s3://...`` on the real
+moto server, files uploaded to ``inbox/`` with boto3). One stack per backend (start-up is
+the expensive part); the scenarios run in order and build on each other, as a team's drops
+would. The last test presses Ctrl-C (SIGINT to the whole process group) and checks that no
+process is left behind. The fixture stops everything it started even when a test fails.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import psutil
 import pytest
 
 from airflow_stack import ApiClient, free_port, port_is_free
-from conftest import REPO_ROOT, iris_sample
+from conftest import REPO_ROOT, everything, iris_sample
+from tasks.store import Store, open_store
 
 pytestmark = pytest.mark.e2e
 DAGS = ["ingest", "preprocess", "train", "evaluate"]
@@ -39,10 +42,12 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = CHAIN_TIMEOUT
 
 
 class RunningStack:
-    def __init__(self, root: Path):
-        self.home, self.data, self.port = root / "airflow", root / "data", free_port()
+    def __init__(self, root: Path, data_url: str):
+        self.root, self.home, self.port = root, root / "airflow", free_port()
+        self.data_url = data_url
+        self.store: Store = open_store(data_url)
         self.log = root / "make-run.log"
-        env = {**os.environ, "AIRFLOW_HOME": str(self.home), "PIPELINE_DATA_DIR": str(self.data), "AIRFLOW_PORT": str(self.port)}
+        env = {**os.environ, "AIRFLOW_HOME": str(self.home), "PIPELINE_DATA_URL": data_url, "AIRFLOW_PORT": str(self.port)}
         with open(self.log, "wb") as out:
             # A session of its own, like a terminal's foreground job: Ctrl-C = SIGINT to this group.
             self.make = subprocess.Popen(["make", "run"], cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -82,11 +87,24 @@ class RunningStack:
         return self.api.dag_runs(dag_id)
 
     def drop(self, name: str, content: str) -> None:
-        """Copy a file into the inbox the way a person would (not atomically)."""
-        staging = self.data.parent / "staging" / name
-        staging.parent.mkdir(exist_ok=True)
-        staging.write_text(content)
-        shutil.copy(staging, self.data / "inbox" / name)
+        """Deliver a file the way a person would: copied into the local inbox (not
+        atomically), or uploaded to the bucket's inbox/ prefix."""
+        if self.store.backend.can_rename:
+            staging = self.root / "staging" / name
+            staging.parent.mkdir(exist_ok=True)
+            staging.write_text(content)
+            shutil.copy(staging, Path(self.store.backend.path("inbox")) / name)
+            return
+        import boto3
+
+        bucket, _, prefix = self.data_url.removeprefix("s3://").partition("/")
+        boto3.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/inbox/{name}", Body=content.encode())
+
+    def inbox_is_empty(self) -> bool:
+        return not [k for k in everything(self.store) if k.startswith(("inbox/", "claimed/"))]
+
+    def read_json(self, key: str) -> Any:
+        return self.store.backend.read_json(key)
 
     def wait_chain(self, before: dict[str, set[str]], dags: list[str] = DAGS) -> None:
         """Wait until each DAG has a new successful run; fail fast if a new run failed."""
@@ -120,9 +138,14 @@ class RunningStack:
             pass
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    running = RunningStack(tmp_path_factory.mktemp("e2e"))
+@pytest.fixture(scope="module", params=["local", "s3"])
+def stack(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"e2e-{request.param}")
+    if request.param == "local":
+        data_url = str(root / "data")
+    else:
+        data_url = f"s3://{request.getfixturevalue('s3_server').new_bucket()}/data"
+    running = RunningStack(root, data_url)
     try:
         wait_for("Airflow to be healthy", lambda: running.make.poll() is not None or running.api.healthy(), timeout=240)
         assert running.make.poll() is None, running.log_tail()
@@ -135,15 +158,17 @@ def stack(tmp_path_factory):
 
 
 def _champion_model_sha(stack: RunningStack) -> tuple[str, str]:
-    version = json.loads((stack.data / "models" / "champion.json").read_text())["version"]
-    return version, hashlib.sha256((stack.data / "models" / version / "model.joblib").read_bytes()).hexdigest()
+    version = stack.read_json("models/champion.json")["version"]
+    return version, hashlib.sha256(stack.store.backend.read_bytes(f"models/{version}/model.joblib")).hexdigest()
 
 
 def test_a_fresh_stack_seeds_iris_and_runs_the_whole_chain(stack):
     stack.wait_chain({d: set() for d in DAGS})
     assert stack.runs("ingest")[-1]["run_type"] == "scheduled"  # the daily run, at unpause
     assert all(r["run_type"] == "asset_triggered" for d in DAGS[1:] for r in stack.runs(d))
-    assert json.loads((stack.data / "models" / "champion.json").read_text())["version"] == "v0001"
+    assert stack.read_json("models/champion.json")["version"] == "v0001"
+    assert stack.store.reports.metrics()["version"] == "v0001"
+    assert b"<h1>Model v0001</h1>" in stack.store.backend.read_bytes("metrics/latest/report.html")
     stack.remember_processes()
 
 
@@ -167,8 +192,8 @@ def test_a_dropped_csv_runs_the_chain_with_metadata_on_every_event(stack):
     trigger = [e for e in stack.api.asset_events() if e["extra"].get("from_trigger")][0]
     assert trigger["extra"]["payload"]["files"] == ["team_batch_1.csv"]
 
-    assert (stack.data / "archive" / batch_id / "team_batch_1.csv").read_text() == csv
-    assert list((stack.data / "inbox").iterdir()) == [] and list((stack.data / "claimed").iterdir()) == []
+    assert stack.store.backend.read_bytes(f"archive/{batch_id}/team_batch_1.csv").decode() == csv
+    assert stack.inbox_is_empty()
     stack.remember_processes()
 
 
@@ -183,10 +208,10 @@ def test_a_bad_drop_is_quarantined_and_nothing_downstream_runs(stack):
     wait_for("ingest to succeed", lambda: stack.successes("ingest") > before["ingest"])
     failed = wait_for("preprocess to fail", lambda: [r for r in stack.runs("preprocess") if r["state"] == "failed"])
     assert len(failed) == 1
-    (folder,) = [p for p in (stack.data / "quarantine").iterdir() if p.is_dir()]
-    reason = json.loads((folder / "reason.json").read_text())
-    assert "'target' has 3 value(s) not in [0, 1, 2]" in reason["reason"]
-    assert (folder / "bad_labels.csv").is_file() and (folder / "data_docs" / "index.html").is_file()
+    (entry,) = stack.store.quarantine.entries()
+    assert "'target' has 3 value(s) not in [0, 1, 2]" in entry["reason"] and entry["file"] == "bad_labels.csv"
+    folder = f"quarantine/{entry['id']}"
+    assert stack.store.backend.exists(f"{folder}/bad_labels.csv") and stack.store.backend.exists(f"{folder}/data_docs/index.html")
     run_id = failed[0]["dag_run_id"]
     ti = stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_new_batches")
     assert ti["state"] == "failed" and ti["try_number"] == 1  # bad data is not retried
@@ -204,7 +229,7 @@ def test_the_next_good_drop_goes_through(stack):
     stack.drop("team_batch_2.csv", iris_sample(40, seed=103).to_csv(index=False))
     stack.wait_chain(before)
     assert stack.api.asset_events(source_dag_id="train")[0]["extra"]["version"] == "v0003"
-    assert sorted(p.name for p in (stack.data / "models").iterdir() if p.is_dir()) == ["v0001", "v0002", "v0003"]
+    assert stack.store.registry.versions() == ["v0001", "v0002", "v0003"]
 
 
 def test_a_worse_challenger_is_trained_evaluated_and_not_promoted(stack):
@@ -218,8 +243,8 @@ def test_a_worse_challenger_is_trained_evaluated_and_not_promoted(stack):
     assert metrics["version"] == "v0004" and metrics["decision"] == "rejected", metrics
     assert metrics["f1_macro"] < metrics["champion_f1_macro"]
     assert _champion_model_sha(stack) == champion_before
-    report = json.loads((stack.data / "metrics" / "v0004" / "metrics.json").read_text())
-    assert report["decision"] == "rejected" and (stack.data / "models" / "v0004" / "model.joblib").is_file()
+    report = stack.store.reports.metrics("v0004")
+    assert report["decision"] == "rejected" and stack.store.backend.exists("models/v0004/model.joblib")
 
 
 def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack):
@@ -238,19 +263,20 @@ def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack
 
     def placed() -> dict[str, list[str]]:
         where: dict[str, list[str]] = {}
-        for top in ("archive", "quarantine"):
-            for p in (stack.data / top).glob("*/mixed_*.csv"):
-                where.setdefault(p.name, []).append(top)
+        for key in everything(stack.store):
+            folders = key.split("/")
+            if len(folders) == 3 and folders[2].startswith("mixed_"):
+                where.setdefault(folders[2], []).append(folders[0])
         return where
 
     # The GX-failing file is archived (ingested) until preprocess moves it to quarantine.
     wait_for("each file in its final place", lambda: placed() == {k: [v] for k, v in expected.items()})
-    reasons = {json.loads(p.read_text())["file"]: json.loads(p.read_text()) for p in (stack.data / "quarantine").glob("*/reason.json")}
+    reasons = {e["file"]: e for e in stack.store.quarantine.entries()}
     assert reasons["mixed_semicolon.csv"]["stage"] == "ingest" and "semicolon" in reasons["mixed_semicolon.csv"]["reason"]
     assert reasons["mixed_negative.csv"]["stage"] == "validation" and "outside" in reasons["mixed_negative.csv"]["reason"]
-    assert list((stack.data / "inbox").iterdir()) == [] and list((stack.data / "claimed").iterdir()) == []
+    assert stack.inbox_is_empty()
 
-    good_batch = next(p.parent.name for p in (stack.data / "archive").glob("*/mixed_good.csv"))
+    good_batch = next(k.split("/")[1] for k in everything(stack.store) if k.startswith("archive/") and k.endswith("/mixed_good.csv"))
     wait_for("a features event naming the good batch", lambda: any(
         good_batch in e["extra"].get("passed_batches", []) for e in stack.api.asset_events(source_dag_id="preprocess")))
     wait_for("train and evaluate to run on it", lambda: all(

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pandas as pd
 
-from conftest import iris_sample
-from tasks.features import build_features, current_folder, fingerprint, load_split, split_batch
-from tasks.ingest import DATA_FILE, MANIFEST
+from conftest import csv_bytes, iris_sample
 from tasks.schema import FEATURE_COLUMNS, TARGET_COLUMN
+from tasks.stages.ingest import ingest
+from tasks.stages.split import build_features, fingerprint, split_batch
 
 
-def _batch(dirs, batch_id: str, frame: pd.DataFrame) -> str:
-    (dirs.raw / batch_id).mkdir()
-    frame.to_parquet(dirs.raw / batch_id / DATA_FILE)
-    (dirs.raw / batch_id / MANIFEST).write_text("{}")
-    return batch_id
+def _validated_batch(store, name: str, frame: pd.DataFrame) -> str:
+    store.inbox.add_claimed(name, csv_bytes(frame))
+    (batch,) = ingest(store, seed_if_empty=False).new_batches
+    store.batches.mark_validated(batch["batch_id"], {"suite": "test"})
+    return batch["batch_id"]
 
 
 def test_split_is_stratified_and_deterministic(iris):
@@ -27,32 +27,44 @@ def test_split_is_stratified_and_deterministic(iris):
 
 
 def test_a_batch_too_small_to_stratify_goes_to_train():
-    tiny = iris_sample(2, seed=1)
-    train, test = split_batch(tiny, test_size=0.2, seed=42)
+    train, test = split_batch(iris_sample(2, seed=1), test_size=0.2, seed=42)
     assert len(train) == 2 and test.empty
 
 
-def test_adding_a_batch_keeps_every_existing_row_on_its_side(dirs, iris):
-    first = _batch(dirs, "b-1", iris)
-    build_features(dirs.raw, dirs.features, [first], test_size=0.2, seed=42)
-    test_before = load_split(current_folder(dirs.features), "test")[0]
-    second = _batch(dirs, "b-2", iris_sample(60, seed=2))
-    manifest = build_features(dirs.raw, dirs.features, [first, second], test_size=0.2, seed=42)
-    test_after = load_split(current_folder(dirs.features), "test")[0]
-    assert manifest["rows_train"] + manifest["rows_test"] == 210
+def test_adding_a_batch_keeps_every_existing_row_on_its_side(store, config, iris):
+    _validated_batch(store, "iris.csv", iris)
+    first = build_features(store, config).manifest
+    test_before = store.features.read(first["fingerprint"], "test")
+    _validated_batch(store, "more.csv", iris_sample(60, seed=2))
+    second = build_features(store, config).manifest
+    test_after = store.features.read(second["fingerprint"], "test")
+    assert second["rows_train"] + second["rows_test"] == 210 and len(second["batch_lineage"]) == 2
     pd.testing.assert_frame_equal(test_after.iloc[: len(test_before)], test_before)
+    assert store.features.current()["fingerprint"] == second["fingerprint"]
 
 
-def test_the_same_batches_are_not_rebuilt(dirs, iris):
-    batch = _batch(dirs, "b-1", iris)
-    assert build_features(dirs.raw, dirs.features, [batch], test_size=0.2, seed=42) is not None
-    assert build_features(dirs.raw, dirs.features, [batch], test_size=0.2, seed=42) is None
-    assert current_folder(dirs.features).name == fingerprint([batch], 0.2, 42)
+def test_the_same_batches_are_not_rebuilt(store, config, iris):
+    batch = _validated_batch(store, "iris.csv", iris)
+    assert build_features(store, config).nothing_new() is None
+    again = build_features(store, config)
+    assert again.nothing_new() and again.manifest is None
+    assert store.features.current()["fingerprint"] == fingerprint([batch], config.test_size, config.seed)
 
 
-def test_old_feature_sets_are_pruned(dirs, iris):
-    ids = [_batch(dirs, f"b-{i}", iris_sample(30, seed=i)) for i in range(5)]
-    for n in range(1, 6):
-        build_features(dirs.raw, dirs.features, ids[:n], test_size=0.2, seed=42, keep=2)
-    sets = [p for p in dirs.features.iterdir() if p.is_dir()]
-    assert len(sets) == 2 and current_folder(dirs.features) in sets
+def test_old_feature_sets_are_pruned(store, config):
+    for i in range(4):
+        _validated_batch(store, f"b{i}.csv", iris_sample(30, seed=i))
+        build_features(store, config)
+    sets = [n for n in store.backend.children("features") if n.startswith("f-")]
+    assert len(sets) == 3 and store.features.current()["fingerprint"] in sets
+
+
+def test_a_set_without_its_manifest_is_never_current(store, config, iris):
+    """A crash before the manifest: the pointer still names the last committed set."""
+    _validated_batch(store, "iris.csv", iris)
+    committed = build_features(store, config).manifest["fingerprint"]
+    store.backend.write_bytes("features/f-unfinished/train.parquet", b"half")
+    store.backend.write_json("features/current.json", {"fingerprint": "f-unfinished", "built_at": "x"})
+    assert store.features.current() is None  # a pointer to an uncommitted set is not trusted
+    store.backend.write_json("features/current.json", {"fingerprint": committed, "built_at": "x"})
+    assert store.features.current()["fingerprint"] == committed

@@ -1,4 +1,4 @@
-"""The drop zone: only settled files are claimed, each exactly once, never overwritten."""
+"""The drop zone: only complete files are claimed, each exactly once, on both backends."""
 
 from __future__ import annotations
 
@@ -6,74 +6,91 @@ import os
 import threading
 import time
 
-from tasks.inbox import claim_file, claim_id, claim_settled_files, list_claimed, original_name, scan_inbox, settled_names, sweep_inbox
+import pytest
+
+from conftest import everything
+from tasks.store.inbox import ClaimGone
 
 
-def _age(path, seconds: float) -> None:
+def _age(store, name: str, seconds: float) -> None:
+    """Local only: pretend the file was written ``seconds`` ago."""
     past = time.time() - seconds
-    os.utime(path, (past, past))
+    os.utime(store.backend.path(f"inbox/{name}"), (past, past))
 
 
-def test_empty_or_missing_inbox_claims_nothing(dirs):
-    assert claim_settled_files(dirs.inbox, dirs.claimed, {}, min_age_s=0)[0] == []
-    assert scan_inbox(dirs.root / "does-not-exist") == {}
-    assert sweep_inbox(dirs.inbox, dirs.claimed, settle_s=0.1) == []
+def _claim_now(store):
+    """Run the watcher step until it stops claiming (local files need two scans)."""
+    claims, snapshot = store.inbox.claim_settled({})
+    for name in snapshot if store.backend.can_rename else []:
+        _age(store, name, 5)
+    if store.backend.can_rename:
+        _, snapshot = store.inbox.claim_settled({})
+        claims, _ = store.inbox.claim_settled(snapshot)
+    return claims
 
 
-def test_a_file_is_claimed_only_once_it_stopped_changing(dirs):
-    f = dirs.inbox / "new.csv"
-    f.write_text("a,b\n1,2\n")
-    _age(f, 5)
-    claimed, snap = claim_settled_files(dirs.inbox, dirs.claimed, {}, min_age_s=1)
-    assert claimed == [] and "new.csv" in snap  # first sighting: not yet
-    claimed, snap = claim_settled_files(dirs.inbox, dirs.claimed, snap, min_age_s=1)
-    assert [c.original_name for c in claimed] == ["new.csv"]
-    assert not f.exists() and claimed[0].claimed_path.read_text() == "a,b\n1,2\n"
-    assert original_name(claimed[0].claimed_path) == "new.csv"
-    assert claimed[0].claimed_path.name == f"{claim_id(claimed[0].claimed_path)}__new.csv"
+def test_an_empty_inbox_claims_nothing(store):
+    assert store.inbox.claim_settled({}) == ([], {})
+    assert store.inbox.sweep() == [] and store.inbox.pending() == []
 
 
-def test_a_half_written_file_is_never_claimed(dirs):
-    f = dirs.inbox / "big.csv"
-    with open(f, "w") as fh:
+def test_a_dropped_file_is_claimed_once_and_its_content_kept(store):
+    store.inbox.put("new.csv", b"a,b\n1,2\n")
+    (claim,) = _claim_now(store)
+    assert claim.name == "new.csv" and [c.claim_id for c in store.inbox.pending()] == [claim.claim_id]
+    with store.inbox.fetch(claim) as local:
+        assert local.read_bytes() == b"a,b\n1,2\n"
+    assert _claim_now(store) == []  # never twice
+    store.inbox.finish(claim)
+    assert store.inbox.pending() == [] and everything(store) == []
+
+
+def test_local_files_are_claimed_only_once_they_stopped_changing(tmp_path):
+    from tasks.store import open_store
+
+    store = open_store(str(tmp_path / "data"))
+    path = tmp_path / "data" / "inbox" / "big.csv"
+    path.parent.mkdir(parents=True)
+    with open(path, "w") as fh:
         fh.write("a,b\n")
         fh.flush()
-        snap = scan_inbox(dirs.inbox)
+        _, snapshot = store.inbox.claim_settled({})
         for i in range(3):  # the writer keeps appending between scans
             fh.write(f"{i},{i}\n")
             fh.flush()
-            claimed, snap = claim_settled_files(dirs.inbox, dirs.claimed, snap, min_age_s=0)
-            assert claimed == []
-    _age(f, 5)
-    claimed, snap = claim_settled_files(dirs.inbox, dirs.claimed, snap, min_age_s=1)
-    assert claimed == []  # mtime changed by _age: one more stable scan needed
-    claimed, _ = claim_settled_files(dirs.inbox, dirs.claimed, snap, min_age_s=1)
-    assert [c.original_name for c in claimed] == ["big.csv"]
+            claims, snapshot = store.inbox.claim_settled(snapshot)
+            assert claims == []
+    claims, snapshot = store.inbox.claim_settled(snapshot)
+    assert claims == []  # stable, but younger than the settle time
+    _age(store, "big.csv", 5)
+    claims, snapshot = store.inbox.claim_settled(snapshot)
+    assert claims == []  # the mtime moved: one more stable scan needed
+    (claim,) = store.inbox.claim_settled(snapshot)[0]
+    assert claim.name == "big.csv" and not path.exists()
 
 
-def test_a_freshly_written_file_waits_for_min_age(dirs):
-    f = dirs.inbox / "fresh.csv"
-    f.write_text("x\n")
-    snap = scan_inbox(dirs.inbox)
-    assert settled_names(snap, snap, min_age_s=60) == []
-    assert settled_names(snap, snap, min_age_s=0) == ["fresh.csv"]
+def test_hidden_files_and_sub_folders_are_left_alone(store):
+    store.backend.write_bytes("inbox/.upload.csv.part", b"x")
+    store.backend.write_bytes("inbox/sub/inner.csv", b"x")
+    assert store.inbox.waiting() == [] and _claim_now(store) == []
 
 
-def test_hidden_and_non_regular_entries_are_ignored(dirs):
-    (dirs.inbox / ".upload.csv.part").write_text("x")
-    (dirs.inbox / "subdir").mkdir()
-    assert scan_inbox(dirs.inbox) == {}
+def test_the_watcher_takes_only_csv_files(store):
+    for name in ("a.csv", "B.CSV", "c.csv.crdownload", "notes.txt"):
+        store.inbox.put(name, b"x\n")
+    assert sorted(c.name for c in _claim_now(store)) == ["B.CSV", "a.csv"]
+    assert sorted(e.name for e in store.inbox.waiting()) == ["c.csv.crdownload", "notes.txt"]
 
 
-def test_two_claimers_racing_for_one_file_claim_it_once(dirs):
-    f = dirs.inbox / "race.csv"
-    f.write_text("x\n")
-    results = []
+def test_eight_concurrent_claimers_of_one_file_have_exactly_one_winner(store):
+    store.inbox.put("race.csv", b"x\n")
+    (entry,) = store.inbox.waiting()
     barrier = threading.Barrier(8)
+    results = []
 
-    def claim():
+    def claim() -> None:
         barrier.wait()
-        results.append(claim_file(dirs.inbox, "race.csv", dirs.claimed))
+        results.append(store.inbox.claim(entry))
 
     threads = [threading.Thread(target=claim) for _ in range(8)]
     for t in threads:
@@ -81,30 +98,44 @@ def test_two_claimers_racing_for_one_file_claim_it_once(dirs):
     for t in threads:
         t.join()
     assert sum(r is not None for r in results) == 1
-    assert len(list_claimed(dirs.claimed)) == 1
+    assert len(store.inbox.pending()) == 1
 
 
-def test_the_same_name_dropped_twice_gets_two_claims(dirs):
-    for content in ("first\n", "second\n"):
-        (dirs.inbox / "same.csv").write_text(content)
-        assert claim_file(dirs.inbox, "same.csv", dirs.claimed) is not None
-    assert sorted(p.read_text() for p in list_claimed(dirs.claimed)) == ["first\n", "second\n"]
+def test_the_same_name_dropped_twice_with_new_content_gets_two_claims(store):
+    contents = []
+    for content in (b"first\n", b"second\n"):
+        store.inbox.put("same.csv", content)
+        (claim,) = _claim_now(store)
+        with store.inbox.fetch(claim) as local:
+            contents.append(local.read_bytes())
+        store.inbox.finish(claim)
+    assert contents == [b"first\n", b"second\n"]
 
 
-def test_the_watcher_takes_only_csv_files(dirs):
-    for name in ("a.csv", "B.CSV", "c.csv.crdownload", "notes.txt"):
-        (dirs.inbox / name).write_text("x\n")
-        _age(dirs.inbox / name, 5)
-    snap = scan_inbox(dirs.inbox, "*.csv")
-    claimed, _ = claim_settled_files(dirs.inbox, dirs.claimed, snap, min_age_s=1)
-    assert sorted(c.original_name for c in claimed) == ["B.CSV", "a.csv"]
-    assert sorted(p.name for p in dirs.inbox.iterdir()) == ["c.csv.crdownload", "notes.txt"]
+def test_on_s3_an_object_overwritten_after_its_claim_is_not_read_under_the_old_claim(s3_server):
+    from tasks.store import open_store
+
+    store = open_store(f"s3://{s3_server.new_bucket()}/data")
+    store.inbox.put("x.csv", b"version 1\n")
+    (old,) = _claim_now(store)
+    store.inbox.put("x.csv", b"version 2, uploaded while claimed\n")
+    with pytest.raises(ClaimGone):
+        with store.inbox.fetch(old):
+            pass
+    store.inbox.finish(old)  # must not delete the newer upload
+    (new,) = _claim_now(store)
+    with store.inbox.fetch(new) as local:
+        assert local.read_bytes() == b"version 2, uploaded while claimed\n"
 
 
-def test_sweep_claims_csvs_and_only_stale_other_files(dirs):
-    for name, age in (("a.csv", 5), ("old.txt", 7200), ("download.csv.part", 5)):
-        (dirs.inbox / name).write_text("x\n")
-        _age(dirs.inbox / name, age)
-    swept = sweep_inbox(dirs.inbox, dirs.claimed, settle_s=0.2)
-    assert sorted(c.original_name for c in swept) == ["a.csv", "old.txt"]
-    assert [p.name for p in dirs.inbox.iterdir()] == ["download.csv.part"]  # may still be downloading
+def test_a_sweep_claims_csvs_and_leaves_fresh_other_files(store):
+    for name in ("a.csv", "notes.txt", "download.csv.part"):
+        store.inbox.put(name, b"x\n")
+    assert [c.name for c in store.inbox.sweep()] == ["a.csv"]
+    assert sorted(e.name for e in store.inbox.waiting()) == ["download.csv.part", "notes.txt"]
+
+
+def test_a_sweep_claims_other_files_once_they_are_stale(store):
+    store.inbox.put("notes.txt", b"x\n")
+    assert store.inbox.sweep() == []
+    assert [c.name for c in store.inbox.sweep(stale_other_s=0)] == ["notes.txt"]

@@ -1,92 +1,75 @@
-"""Ingest: every claimed file ends in exactly one place, batches are content-hashed and immutable."""
+"""Ingest: every claimed file ends in exactly one place; batches are content-hashed and immutable."""
 
 from __future__ import annotations
-
-import json
 
 import pandas as pd
 import pytest
 
-from conftest import iris_sample
-from tasks.ingest import UnreadableDrop, batch_id_for, ingest_claimed, ingest_file, list_batches, read_drop
-from tasks.atomic_io import sha256_file
+from conftest import csv_bytes, everything, iris_sample
+from tasks.drops import UnreadableDrop, read_drop
 from tasks.schema import COLUMNS
+from tasks.stages.ingest import ingest
+from tasks.store.batches import batch_id_for
 
 
-def _claim(dirs, name: str, content: bytes | str, prefix: str = "20260101T000000-00000000") -> None:
-    path = dirs.claimed / f"{prefix}__{name}"
-    path.write_bytes(content.encode() if isinstance(content, str) else content)
+def _drop(store, name: str, content: bytes) -> None:
+    store.inbox.add_claimed(name, content)
 
 
-def _everything(dirs) -> list[str]:
-    return sorted(str(p.relative_to(dirs.root)) for p in dirs.root.rglob("*") if p.is_file())
+def _places(store, *names: str) -> list[str]:
+    """Where each named original is now (top-level folder), over the whole store."""
+    return sorted(k.split("/")[0] for k in everything(store) if k.rsplit("/", 1)[-1] in names)
 
 
-def test_empty_data_set_is_seeded_with_iris(dirs):
-    report = ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine)
-    assert [b["file"] for b in report.new_batches] == ["iris_seed.csv"] and report.rows_added == 150
-    (batch,) = list_batches(dirs.raw)
-    frame = pd.read_parquet(dirs.raw / batch / "data.parquet")
+def test_an_empty_data_set_is_seeded_with_iris_once(store):
+    result = ingest(store)
+    assert [b["file"] for b in result.new_batches] == ["iris_seed.csv"] and result.rows_added == 150
+    (manifest,) = store.batches.committed()
+    frame = store.batches.read(manifest["batch_id"])
     assert list(frame.columns) == COLUMNS and len(frame) == 150
-    assert (dirs.archive / batch / "iris_seed.csv").is_file()
-    assert ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine).new_batches == []  # seeded once
+    assert store.backend.exists(f"archive/{manifest['batch_id']}/iris_seed.csv")
+    assert ingest(store).new_batches == []  # seeded once
+    assert store.inbox.pending() == [] and store.inbox.waiting() == []
 
 
-def test_a_good_drop_becomes_a_batch_and_its_original_is_archived(dirs):
-    csv = iris_sample(30, seed=1).to_csv(index=False)
-    _claim(dirs, "new.csv", csv)
-    report = ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)
-    (batch,) = report.new_batches
-    manifest = json.loads((dirs.raw / batch["batch_id"] / "manifest.json").read_text())
+def test_a_good_drop_becomes_a_batch_and_its_original_is_archived(store):
+    content = csv_bytes(iris_sample(30, seed=1))
+    _drop(store, "new.csv", content)
+    (batch,) = ingest(store, seed_if_empty=False).new_batches
+    manifest = store.batches.manifest(batch["batch_id"])
     assert manifest["rows"] == 30 and manifest["source_file"] == "new.csv"
     assert batch["batch_id"] == batch_id_for(manifest["sha256"])
-    assert (dirs.archive / batch["batch_id"] / "new.csv").read_text() == csv
-    assert list(dirs.claimed.iterdir()) == []
+    assert store.backend.read_bytes(f"archive/{batch['batch_id']}/new.csv") == content
+    assert store.inbox.pending() == [] and not any(k.startswith(("inbox/", "claimed/")) for k in everything(store))
 
 
-def test_the_same_content_dropped_twice_is_not_added_again(dirs):
-    csv = iris_sample(20, seed=2).to_csv(index=False)
-    _claim(dirs, "a.csv", csv, prefix="20260101T000000-aaaaaaaa")
-    ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)
-    _claim(dirs, "a-again.csv", csv, prefix="20260101T000001-bbbbbbbb")
-    report = ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)
-    assert report.new_batches == []
-    (q,) = report.quarantined
-    assert "duplicate" in q["reason"] and len(list_batches(dirs.raw)) == 1
-    assert (dirs.quarantine / q["quarantine_id"] / "a-again.csv").read_text() == csv
+def test_the_same_content_dropped_twice_is_quarantined_as_a_duplicate(store):
+    content = csv_bytes(iris_sample(20, seed=2))
+    _drop(store, "a.csv", content)
+    ingest(store, seed_if_empty=False)
+    _drop(store, "a-again.csv", content)
+    result = ingest(store, seed_if_empty=False)
+    assert result.new_batches == []
+    (q,) = result.quarantined
+    assert "duplicate" in q["reason"] and len(store.batches.committed()) == 1
+    assert store.backend.read_bytes(f"quarantine/{q['quarantine_id']}/a-again.csv") == content
 
 
-def test_a_non_csv_file_is_quarantined_with_its_reason(dirs):
-    _claim(dirs, "notes.txt", "hello\n")
-    report = ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)
-    (q,) = report.quarantined
-    reason = json.loads((dirs.quarantine / q["quarantine_id"] / "reason.json").read_text())
+def test_a_non_csv_file_is_quarantined_with_its_reason(store):
+    _drop(store, "notes.txt", b"hello\n")
+    (q,) = ingest(store, seed_if_empty=False).quarantined
+    reason = store.quarantine.reason(q["quarantine_id"])
     assert "not a .csv file" in reason["reason"] and reason["stage"] == "ingest" and reason["file"] == "notes.txt"
-    assert (dirs.quarantine / q["quarantine_id"] / "notes.txt").read_text() == "hello\n"
+    assert store.backend.read_bytes(f"quarantine/{q['quarantine_id']}/notes.txt") == b"hello\n"
 
 
-def test_each_file_of_a_mixed_drop_ends_in_exactly_one_place(dirs):
-    good = iris_sample(10, seed=3).to_csv(index=False)
-    _claim(dirs, "good.csv", good, prefix="20260101T000000-11111111")
-    _claim(dirs, "empty.csv", b"", prefix="20260101T000000-22222222")
-    _claim(dirs, "junk.csv", b"\x00\x01\x02", prefix="20260101T000000-33333333")
-    ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)
-    originals = [p for p in _everything(dirs) if p.rsplit("/", 1)[-1] in {"good.csv", "empty.csv", "junk.csv"}]
-    assert sorted(p.split("/")[0] for p in originals) == ["archive", "quarantine", "quarantine"]
-    assert len(originals) == 3 and list(dirs.claimed.iterdir()) == []
-
-
-def test_a_crash_between_batch_and_archive_is_finished_not_called_a_duplicate(dirs):
-    csv = iris_sample(10, seed=4).to_csv(index=False)
-    _claim(dirs, "x.csv", csv)
-    path = next(dirs.claimed.iterdir())
-    bid = batch_id_for(sha256_file(path))
-    # Simulate the crash: the batch was written but the original never archived.
-    from tasks.ingest import write_batch
-
-    write_batch(read_drop(path, display_name="x.csv"), dirs.raw, bid, {"batch_id": bid, "ingested_at": "2026-01-01T00:00:00+00:00"})
-    result = ingest_file(path, dirs.raw, dirs.archive, dirs.quarantine)
-    assert result["outcome"] == "batch" and (dirs.archive / bid / "x.csv").is_file()
+def test_each_file_of_a_mixed_drop_ends_in_exactly_one_place(store):
+    _drop(store, "good.csv", csv_bytes(iris_sample(10, seed=3)))
+    _drop(store, "empty.csv", b"")
+    _drop(store, "junk.csv", b"\x00\x01\x02")
+    ingest(store, seed_if_empty=False)
+    assert _places(store, "good.csv", "empty.csv", "junk.csv") == ["archive", "quarantine", "quarantine"]
+    assert store.inbox.pending() == []
 
 
 @pytest.mark.parametrize(
@@ -104,25 +87,33 @@ def test_a_crash_between_batch_and_archive_is_finished_not_called_a_duplicate(di
     ],
     ids=["empty", "one-byte", "blank-lines", "header-only", "binary", "latin-1", "semicolon", "very-wide-row", "duplicated-header"],
 )
-def test_unreadable_files_are_quarantined_at_ingest_with_a_clear_reason(dirs, content, expected):
+def test_unreadable_files_are_quarantined_at_ingest_with_a_clear_reason(store, tmp_path, content, expected):
     data = content.encode() if isinstance(content, str) else content
-    _claim(dirs, "drop.csv", data)
+    (tmp_path / "drop.csv").write_bytes(data)
     with pytest.raises(UnreadableDrop, match=expected):
-        read_drop(next(dirs.claimed.iterdir()))
-    report = ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)  # must not raise
-    assert report.new_batches == [] and list_batches(dirs.raw) == []
-    (q,) = report.quarantined
-    folder = dirs.quarantine / q["quarantine_id"]
-    assert expected in json.loads((folder / "reason.json").read_text())["reason"]
-    assert (folder / "drop.csv").read_bytes() == data and list(dirs.claimed.iterdir()) == []
+        read_drop(tmp_path / "drop.csv")
+    _drop(store, "drop.csv", data)
+    result = ingest(store, seed_if_empty=False)  # must not raise
+    assert result.new_batches == [] and store.batches.committed() == []
+    (q,) = result.quarantined
+    assert expected in store.quarantine.reason(q["quarantine_id"])["reason"]
+    assert store.backend.read_bytes(f"quarantine/{q['quarantine_id']}/drop.csv") == data
+    assert store.inbox.pending() == []
 
 
-def test_quarantine_listing_shows_every_rejected_file_with_its_reason(dirs):
-    from tasks.quarantine import list_quarantined
-
-    _claim(dirs, "a.txt", "x", prefix="20260101T000000-00000001")
-    _claim(dirs, "b.csv", b"", prefix="20260101T000000-00000002")
-    ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)
-    items = list_quarantined(dirs.quarantine)
+def test_the_quarantine_listing_shows_every_rejected_file_with_its_reason(store):
+    _drop(store, "a.txt", b"x")
+    ingest(store, seed_if_empty=False)
+    _drop(store, "b.csv", b"")
+    ingest(store, seed_if_empty=False)
+    items = store.quarantine.entries()
     assert [(i["file"], i["stage"]) for i in items] == [("a.txt", "ingest"), ("b.csv", "ingest")]
     assert "not a .csv" in items[0]["reason"] and "empty" in items[1]["reason"]
+
+
+def test_a_read_batch_keeps_its_dtypes(store):
+    _drop(store, "x.csv", csv_bytes(iris_sample(12, seed=5)))
+    (batch,) = ingest(store, seed_if_empty=False).new_batches
+    frame = store.batches.read(batch["batch_id"])
+    assert frame.dtypes.map(str).tolist() == ["float64"] * 4 + ["int64"]
+    pd.testing.assert_frame_equal(frame, iris_sample(12, seed=5))

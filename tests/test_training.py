@@ -3,59 +3,64 @@
 from __future__ import annotations
 
 import dataclasses
-import json
+import threading
 
 import pytest
 
-from conftest import CONFIG_FILE
+from conftest import CONFIG_FILE, csv_bytes, iris_sample
 from tasks.config import load_config
-from tasks.training import (ModelIntegrityError, cap_rows, features_are_current, list_versions, load_model, make_pipeline, train_model,
-                            version_on_current_features)
+from tasks.modeling import cap_rows, make_pipeline
+from tasks.stages.ingest import ingest
+from tasks.stages.split import build_features
+from tasks.stages.train import train, version_on_current_features
+from tasks.store.registry import ModelIntegrityError
 
 
-@pytest.fixture
-def seeded(featured):
-    return featured
+def _retrain(d):
+    """Train again on the same features (as after a config change)."""
+    versions = d.store.registry.versions()
+    card = d.store.registry.card(versions[-1])
+    d.store.backend.write_json(f"models/{versions[-1]}/model.json", {**card, "features": "f-other"})
+    return train(d.store, d.config).card
 
 
-def test_each_run_writes_a_new_version_and_never_overwrites(seeded):
-    config = load_config(CONFIG_FILE)
-    first = train_model(seeded.raw, seeded.features, seeded.models, config)
-    before = (seeded.models / "v0001" / "model.joblib").read_bytes()
-    second = train_model(seeded.raw, seeded.features, seeded.models, config)
+def test_each_run_writes_a_new_version_and_never_overwrites(featured):
+    first = train(featured.store, featured.config).card
+    before = featured.store.backend.read_bytes("models/v0001/model.joblib")
+    second = _retrain(featured)
     assert (first["version"], second["version"]) == ("v0001", "v0002")
-    assert list_versions(seeded.models) == ["v0001", "v0002"]
-    assert (seeded.models / "v0001" / "model.joblib").read_bytes() == before
+    assert featured.store.registry.versions() == ["v0001", "v0002"]
+    assert featured.store.backend.read_bytes("models/v0001/model.joblib") == before
 
 
-def test_model_card_records_lineage_and_versions(seeded):
-    card = train_model(seeded.raw, seeded.features, seeded.models, load_config(CONFIG_FILE))
-    on_disk = json.loads((seeded.models / card["version"] / "model.json").read_text())
-    assert on_disk == json.loads(json.dumps(card))
-    (batch,) = on_disk["training_batches"]
+def test_the_model_card_records_lineage_and_library_versions(featured):
+    card = train(featured.store, featured.config).card
+    stored = featured.store.registry.card(card["version"])
+    assert stored == card
+    (batch,) = stored["training_batches"]
     assert batch["rows"] == 150 and len(batch["sha256"]) == 64
-    assert on_disk["rows_train"] == 120 and on_disk["params"]["n_estimators"] == 100
-    assert {"python", "scikit-learn", "pandas", "numpy", "joblib"} <= set(on_disk["libraries"])
+    assert stored["rows_train"] == 120 and stored["params"]["n_estimators"] == 100
+    assert {"python", "scikit-learn", "pandas", "numpy", "joblib"} <= set(stored["libraries"])
 
 
-def test_same_config_same_data_same_predictions(seeded):
-    import pandas as pd
+def test_same_config_same_data_same_predictions(featured):
+    a = train(featured.store, featured.config).card["version"]
+    b = _retrain(featured)["version"]
+    fp = featured.store.features.current()["fingerprint"]
+    X = featured.store.features.read(fp, "test").drop(columns="target")
+    registry = featured.store.registry
+    assert (registry.load(a).predict_proba(X) == registry.load(b).predict_proba(X)).all()
 
-    config = load_config(CONFIG_FILE)
-    a, b = (train_model(seeded.raw, seeded.features, seeded.models, config)["version"] for _ in range(2))
-    X = pd.read_parquet(next(seeded.features.glob("f-*")) / "test.parquet").drop(columns="target")
-    assert (load_model(seeded.models, a).predict_proba(X) == load_model(seeded.models, b).predict_proba(X)).all()
 
-
-def test_a_tampered_model_file_is_refused_before_unpickling(seeded):
-    card = train_model(seeded.raw, seeded.features, seeded.models, load_config(CONFIG_FILE))
-    path = seeded.models / card["version"] / "model.joblib"
-    path.write_bytes(path.read_bytes() + b"tampered")
+def test_a_tampered_model_file_is_refused_before_unpickling(featured):
+    card = train(featured.store, featured.config).card
+    key = f"models/{card['version']}/model.joblib"
+    featured.store.backend.write_bytes(key, featured.store.backend.read_bytes(key) + b"tampered")
     with pytest.raises(ModelIntegrityError, match="does not match"):
-        load_model(seeded.models, card["version"])
+        featured.store.registry.load(card["version"])
 
 
-def test_the_config_file_switches_the_estimator(tmp_path, seeded):
+def test_the_config_file_switches_the_estimator(tmp_path, featured):
     config_file = tmp_path / "pipeline.toml"
     config_file.write_text(
         CONFIG_FILE.read_text().replace('"sklearn.ensemble.RandomForestClassifier"', '"sklearn.linear_model.LogisticRegression"')
@@ -63,9 +68,9 @@ def test_the_config_file_switches_the_estimator(tmp_path, seeded):
     )
     config = load_config(config_file)
     assert type(make_pipeline(config).named_steps["model"]).__name__ == "LogisticRegression"
-    card = train_model(seeded.raw, seeded.features, seeded.models, config)
+    card = train(featured.store, config).card
     assert card["estimator"].endswith("LogisticRegression") and card["params"]["C"] == 0.5
-    assert type(load_model(seeded.models, card["version"]).named_steps["model"]).__name__ == "LogisticRegression"
+    assert type(featured.store.registry.load(card["version"]).named_steps["model"]).__name__ == "LogisticRegression"
 
 
 def test_only_scikit_learn_estimators_are_accepted():
@@ -74,26 +79,51 @@ def test_only_scikit_learn_estimators_are_accepted():
         make_pipeline(config)
 
 
-def test_row_cap_is_a_stratified_sample(iris):
+def test_the_row_cap_is_a_stratified_sample(iris):
     X, y = iris.drop(columns="target"), iris["target"]
     X_s, y_s = cap_rows(X, y, 30, seed=1)
     assert len(X_s) == 30 and y_s.value_counts().to_dict() == {0: 10, 1: 10, 2: 10}
     assert cap_rows(X, y, 0, seed=1)[0] is X
 
 
-def test_a_model_knows_whether_it_was_trained_on_the_current_features(seeded):
-    from conftest import iris_sample
-    from tasks.features import build_features
-    from tasks.ingest import DATA_FILE, MANIFEST
+def test_a_model_knows_whether_it_was_trained_on_the_current_features(featured):
+    store = featured.store
+    assert version_on_current_features(store) is None  # no model yet
+    card = train(store, featured.config).card
+    assert version_on_current_features(store) == card["version"]
+    skipped = train(store, featured.config)
+    assert skipped.card is None and skipped.nothing_new() == f"{card['version']} is already trained on the current features"
+    store.inbox.add_claimed("more.csv", csv_bytes(iris_sample(30, seed=1)))
+    (batch,) = ingest(store).new_batches
+    store.batches.mark_validated(batch["batch_id"], {})
+    build_features(store, featured.config)
+    assert version_on_current_features(store) is None
 
-    assert version_on_current_features(seeded.models, seeded.features) is None  # no model yet
-    card = train_model(seeded.raw, seeded.features, seeded.models, seeded.config)
-    assert features_are_current(seeded.features, card)
-    assert version_on_current_features(seeded.models, seeded.features) == card["version"]
-    (seeded.raw / "b-new").mkdir()
-    iris_sample(30, seed=1).to_parquet(seeded.raw / "b-new" / DATA_FILE)
-    (seeded.raw / "b-new" / MANIFEST).write_text('{"ingested_at": "2099-01-01T00:00:00+00:00"}')
-    (seeded.raw / "b-new" / "validation.json").write_text("{}")
-    build_features(seeded.raw, seeded.features, [p.name for p in seeded.raw.iterdir()], test_size=0.2, seed=42)
-    assert not features_are_current(seeded.features, card)
-    assert version_on_current_features(seeded.models, seeded.features) is None
+
+def test_concurrent_registrations_never_share_a_version_number(store):
+    """Two trainers (e.g. on two Celery workers) registering at once: 6 distinct versions."""
+    barrier = threading.Barrier(6)
+    cards = []
+
+    def register(i: int) -> None:
+        barrier.wait()
+        cards.append(store.registry.register(lambda p: open(p, "wb").write(f"model {i}".encode()), {"writer": i}))
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(c["version"] for c in cards) == [f"v000{i}" for i in range(1, 7)]
+    for card in cards:  # each version holds the model of the trainer that reserved it
+        assert store.backend.read_bytes(f"models/{card['version']}/model.joblib") == f"model {card['writer']}".encode()
+        assert store.registry.card(card["version"])["writer"] == card["writer"]
+
+
+def test_a_reserved_version_without_its_card_is_invisible_and_never_reused(store):
+    """A crash after the reservation: readers skip it, the next model takes the next number."""
+    store.backend.create_exclusive("models/v0001/reservation.json", b"{}")
+    store.backend.write_bytes("models/v0001/model.joblib", b"half")
+    assert store.registry.versions() == [] and store.registry.unevaluated() == []
+    card = store.registry.register(lambda p: open(p, "wb").write(b"whole"), {"features": "f-x"})
+    assert card["version"] == "v0002" and store.registry.versions() == ["v0002"]

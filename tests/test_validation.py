@@ -8,10 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SUITE_FILE, iris_sample
-from tasks.ingest import ingest_claimed, list_batches
+from conftest import SUITE_FILE, csv_bytes, everything, iris_sample
+from tasks.contract import SuiteLoadError, build_suite, load_suite_json, validate_frame
 from tasks.schema import COLUMNS
-from tasks.validation import SuiteLoadError, build_suite, gate_pending_batches, load_suite_json, validate_frame, validated_batches
+from tasks.stages.ingest import ingest
+from tasks.stages.validate import validate_pending
 
 
 def test_every_expectation_in_the_file_loads_and_explains_itself():
@@ -34,85 +35,79 @@ def test_the_iris_seed_passes(iris):
     assert outcome.checks_run == len(load_suite_json(SUITE_FILE)["expectations"])
 
 
-def _frame_csv(frame) -> str:
-    return frame.to_csv(index=False)
-
-
-def _bad_cases() -> dict[str, tuple[str, str]]:
+def _bad_cases() -> dict[str, tuple[bytes, str]]:
     good = iris_sample(40, seed=7)
-    cases: dict[str, tuple[str, str]] = {}
-    cases["missing-column"] = (_frame_csv(good.drop(columns=["petal width (cm)"])), "missing ['petal width (cm)']")
-    cases["extra-column"] = (_frame_csv(good.assign(colour="blue")), "unexpected ['colour']")
-    cases["renamed-column"] = (_frame_csv(good.rename(columns={"sepal length (cm)": "sepal_length"})), "missing ['sepal length (cm)']")
-    cases["reordered-columns"] = (_frame_csv(good[COLUMNS[::-1]]), "wrong order")
+    cases: dict[str, tuple[bytes, str]] = {}
+    cases["missing-column"] = (csv_bytes(good.drop(columns=["petal width (cm)"])), "missing ['petal width (cm)']")
+    cases["extra-column"] = (csv_bytes(good.assign(colour="blue")), "unexpected ['colour']")
+    cases["renamed-column"] = (csv_bytes(good.rename(columns={"sepal length (cm)": "sepal_length"})), "missing ['sepal length (cm)']")
+    cases["reordered-columns"] = (csv_bytes(good[COLUMNS[::-1]]), "wrong order")
     nans = good.copy()
     nans.loc[[1, 5], "sepal width (cm)"] = np.nan
-    cases["nans"] = (_frame_csv(nans), "'sepal width (cm)' has 2 empty value")
+    cases["nans"] = (csv_bytes(nans), "'sepal width (cm)' has 2 empty value")
     text = good.astype({"petal length (cm)": object})
     text.loc[3, "petal length (cm)"] = "4,5cm"
-    cases["string-in-numeric"] = (_frame_csv(text).replace('"4,5cm"', "4.5cm"), "'petal length (cm)' has type str")
+    cases["string-in-numeric"] = (csv_bytes(text).replace(b'"4,5cm"', b"4.5cm"), "'petal length (cm)' has type str")
     neg = good.copy()
     neg.loc[0, "sepal length (cm)"] = -5.1
-    cases["negative"] = (_frame_csv(neg), "'sepal length (cm)' has 1 value(s) outside")
+    cases["negative"] = (csv_bytes(neg), "'sepal length (cm)' has 1 value(s) outside")
     absurd = good.copy()
     absurd.loc[2, "petal width (cm)"] = 9999.0
-    cases["absurd"] = (_frame_csv(absurd), "'petal width (cm)' has 1 value(s) outside")
+    cases["absurd"] = (csv_bytes(absurd), "'petal width (cm)' has 1 value(s) outside")
     labels = good.copy()
     labels.loc[[0, 1], "target"] = 7
-    cases["unknown-label"] = (_frame_csv(labels), "'target' has 2 value(s) not in [0, 1, 2]")
+    cases["unknown-label"] = (csv_bytes(labels), "'target' has 2 value(s) not in [0, 1, 2]")
     names = good.astype({"target": object})
     names["target"] = "setosa"
-    cases["label-names"] = (_frame_csv(names), "'target' has type str")
-    stray = _frame_csv(good)
+    cases["label-names"] = (csv_bytes(names), "'target' has type str")
+    stray = csv_bytes(good)
     cases["stray-header-row"] = (stray + stray, "has type str")
     return cases
 
 
-def _run_gate(dirs, name: str, content: str | bytes):
-    path = dirs.claimed / f"20260101T000000-abcdef12__{name}"
-    path.write_bytes(content.encode() if isinstance(content, str) else content)
-    ingest = ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)
-    gate = gate_pending_batches(dirs.raw, dirs.archive, dirs.quarantine, SUITE_FILE)
-    return ingest, gate
+def _run_gate(store, name: str, content: bytes):
+    store.inbox.add_claimed(name, content)
+    return ingest(store, seed_if_empty=False), validate_pending(store, SUITE_FILE)
 
 
 @pytest.mark.parametrize("case", list(_bad_cases()))
-def test_bad_batches_are_quarantined_with_a_reason_naming_the_problem(dirs, case):
+def test_bad_batches_are_quarantined_with_a_reason_naming_the_problem(store, case):
     content, expected = _bad_cases()[case]
-    ingest, gate = _run_gate(dirs, f"{case}.csv", content)
-    assert gate.passed == [] and list_batches(dirs.raw) == []
+    _, gate = _run_gate(store, f"{case}.csv", content)
+    assert gate.passed == [] and store.batches.committed() == []
+    assert gate.failure() and expected in gate.failure()
     (q,) = gate.quarantined
-    folder = dirs.quarantine / q["quarantine_id"]
-    reason = json.loads((folder / "reason.json").read_text())
+    reason = store.quarantine.reason(q["quarantine_id"])
     assert expected in reason["reason"], reason["reason"]
     assert reason["stage"] == "validation" and reason["checks_failed"] >= 1
     assert all(f["problem"] and f["why_it_matters"] for f in reason["failed_expectations"])
-    assert (folder / f"{case}.csv").read_bytes() == (content.encode() if isinstance(content, str) else content)
-    assert json.loads((folder / "gx_result.json").read_text())["success"] is False
-    assert (folder / "data_docs" / "index.html").is_file()
-    assert not any(dirs.archive.iterdir())  # the original moved with its batch
+    folder = f"quarantine/{q['quarantine_id']}"
+    assert store.backend.read_bytes(f"{folder}/{case}.csv") == content
+    assert json.loads(store.backend.read_bytes(f"{folder}/gx_result.json"))["success"] is False
+    assert store.backend.exists(f"{folder}/data_docs/index.html") and store.backend.exists(f"{folder}/batch/data.parquet")
+    assert not any(k.startswith(("raw/", "archive/")) for k in everything(store))  # moved out, nothing left behind
 
 
-def test_a_mixed_drop_quarantines_the_bad_and_passes_the_good(dirs):
-    good, (bad, _) = iris_sample(30, seed=8), _bad_cases()["unknown-label"]
-    (dirs.claimed / "20260101T000000-00000001__good.csv").write_text(_frame_csv(good))
-    (dirs.claimed / "20260101T000000-00000002__bad.csv").write_text(bad)
-    ingest_claimed(dirs.claimed, dirs.raw, dirs.archive, dirs.quarantine, seed_if_empty=False)
-    gate = gate_pending_batches(dirs.raw, dirs.archive, dirs.quarantine, SUITE_FILE)
-    assert [p["file"] for p in gate.passed] == ["good.csv"]
-    assert [q["file"] for q in gate.quarantined] == ["bad.csv"]
-    assert validated_batches(dirs.raw) == [gate.passed[0]["batch_id"]]
+def test_a_mixed_drop_quarantines_the_bad_and_passes_the_good(store):
+    bad, _ = _bad_cases()["unknown-label"]
+    store.inbox.add_claimed("good.csv", csv_bytes(iris_sample(30, seed=8)))
+    store.inbox.add_claimed("bad.csv", bad)
+    ingest(store, seed_if_empty=False)
+    gate = validate_pending(store, SUITE_FILE)
+    assert [p["file"] for p in gate.passed] == ["good.csv"] and [q["file"] for q in gate.quarantined] == ["bad.csv"]
+    assert gate.failure() is None  # something passed: the run goes on
+    assert [m["batch_id"] for m in store.batches.validated()] == [gate.passed[0]["batch_id"]]
 
 
-def test_a_validated_batch_is_never_validated_again(dirs):
-    _run_gate(dirs, "good.csv", _frame_csv(iris_sample(30, seed=9)))
-    again = gate_pending_batches(dirs.raw, dirs.archive, dirs.quarantine, SUITE_FILE)
+def test_a_validated_batch_is_never_validated_again(store):
+    _run_gate(store, "good.csv", csv_bytes(iris_sample(30, seed=9)))
+    again = validate_pending(store, SUITE_FILE)
     assert again.passed == [] and again.quarantined == []
 
 
-def test_a_bad_file_dropped_again_is_recognised(dirs):
+def test_a_bad_file_dropped_again_is_recognised(store):
     content, _ = _bad_cases()["negative"]
-    _run_gate(dirs, "bad.csv", content)
-    ingest, _ = _run_gate(dirs, "bad-again.csv", content)
-    (q,) = ingest.quarantined
+    _run_gate(store, "bad.csv", content)
+    ingest_result, _ = _run_gate(store, "bad-again.csv", content)
+    (q,) = ingest_result.quarantined
     assert "already quarantined" in q["reason"]

@@ -1,10 +1,9 @@
-"""Evaluate: score the challenger and the champion on the same held-out split, then decide.
+"""Evaluate: score each new model version against the champion on the same held-out split.
 
-The challenger is promoted when its primary metric is not worse than the
-champion's (within the configured tolerance). ``models/champion.json`` is a
-pointer replaced atomically. Every run writes ``metrics/<version>/``:
-``metrics.json``, ``confusion_matrix.png`` and a self-contained ``report.html``;
-``metrics/latest`` points at the newest.
+The challenger is promoted when its primary metric is not worse than the champion's
+(within the configured tolerance). Every judged version gets a report (metrics, a
+confusion matrix, one self-contained HTML page) and an evaluation record; the champion
+pointer moves only on promotion.
 """
 
 from __future__ import annotations
@@ -12,57 +11,45 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from tasks import atomic_io
 from tasks.config import PipelineConfig
-from tasks.features import current_folder, load_split
+from tasks.modeling import features_and_target, score
+from tasks.results import StageResult
 from tasks.schema import CLASS_NAMES
-from tasks.training import ModelIntegrityError, list_versions, load_model, model_card
-
-CHAMPION = "champion.json"
-EVALUATION_RECORD = "evaluation.json"  # models/<version>/: written once the version is judged
-LATEST = "latest"
+from tasks.store import Store
+from tasks.store.registry import ModelIntegrityError
 
 
-def score(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
-    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+@dataclass
+class EvaluationResult(StageResult):
+    judged: list[dict[str, Any]] = field(default_factory=list)  # one metrics record per version, oldest first
 
-    labels = sorted(CLASS_NAMES)
-    predicted = model.predict(X)
-    report = classification_report(y, predicted, labels=labels, output_dict=True, zero_division=0)
-    return {
-        "accuracy": float(accuracy_score(y, predicted)),
-        "f1_macro": float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)),
-        "per_class": {
-            CLASS_NAMES[k]: {m: float(report[str(k)][m]) for m in ("precision", "recall", "f1-score", "support")}
-            for k in labels
-        },
-        "confusion_matrix": confusion_matrix(y, predicted, labels=labels).tolist(),
-        "rows": len(y),
-    }
+    def nothing_new(self) -> str | None:
+        return None if self.judged else "Every model version is already evaluated"
 
+    def event_extra(self) -> dict[str, Any]:
+        last = self.judged[-1]
+        return {
+            "version": last["version"],
+            "decision": last["decision"],
+            "reason": last["reason"],
+            "accuracy": round(last["challenger"]["accuracy"], 4),
+            "f1_macro": round(last["challenger"]["f1_macro"], 4),
+            "champion_f1_macro": None if last["champion"] is None else round(last["champion"]["f1_macro"], 4),
+            "test_rows": last["test_rows"],
+            "evaluated": [m["version"] for m in self.judged],
+        }
 
-def unevaluated_versions(models_dir: Path) -> list[str]:
-    """Model versions not judged yet, oldest first."""
-    return [v for v in list_versions(models_dir) if not (models_dir / v / EVALUATION_RECORD).exists()]
+    def summary(self) -> dict[str, Any]:
+        return {m["version"]: m["decision"] for m in self.judged}
 
-
-def read_champion(models_dir: Path) -> dict[str, Any] | None:
-    """The champion pointer, or ``None`` when there is none yet. Raises on a corrupt file."""
-    pointer = models_dir / CHAMPION
-    if not pointer.exists():
-        return None
-    champion = atomic_io.read_json(pointer)
-    if not isinstance(champion, dict) or "version" not in champion:
-        raise ValueError(f"{pointer} has no 'version'")
-    return champion
+    def log_lines(self) -> list[str]:
+        return [f"{m['version']}: {m['decision']} - {m['reason']}" for m in self.judged]
 
 
 def decide(challenger: float, champion: float | None, *, metric: str, tolerance: float) -> tuple[bool, str]:
@@ -75,23 +62,30 @@ def decide(challenger: float, champion: float | None, *, metric: str, tolerance:
     return False, f"{metric} {challenger:.4f} is worse than the champion's {champion:.4f} (tolerance {tolerance})"
 
 
-def evaluate_version(models_dir: Path, features_dir: Path, metrics_dir: Path, version: str, config: PipelineConfig) -> dict[str, Any]:
-    """Score ``version`` against the champion, write the report, promote or not."""
-    folder = current_folder(features_dir)
-    X, y = load_split(folder, "test")
+def evaluate_pending(store: Store, config: PipelineConfig) -> EvaluationResult:
+    """Judge every version not evaluated yet, oldest first."""
+    return EvaluationResult([evaluate_version(store, v, config) for v in store.registry.unevaluated()])
+
+
+def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict[str, Any]:
+    """Score ``version`` against the champion, publish the report, promote or not."""
+    features = store.features.current()
+    if features is None:
+        raise FileNotFoundError(f"no feature set yet in {store.features.uri}")
+    X, y = features_and_target(store.features.read(features["fingerprint"], "test"))
     if len(y) == 0:
-        raise ValueError(f"the held-out split in {folder} is empty: not enough data to evaluate")
-    card = model_card(models_dir, version)
-    challenger = score(load_model(models_dir, version), X, y)
+        raise ValueError(f"the held-out split of {features['fingerprint']} is empty: not enough data to evaluate")
+    card = store.registry.card(version)
+    challenger = score(store.registry.load(version), X, y)
 
     champion_scores, champion_version, champion_note = None, None, None
     try:
-        champion = read_champion(models_dir)
+        champion = store.registry.champion()
     except (ValueError, OSError) as exc:
         champion, champion_note = None, f"champion pointer unreadable ({exc})"
     if champion is not None and champion["version"] != version:
         try:
-            champion_scores = score(load_model(models_dir, champion["version"]), X, y)
+            champion_scores = score(store.registry.load(champion["version"]), X, y)
             champion_version = champion["version"]
         except (ModelIntegrityError, ValueError, OSError) as exc:
             champion_note = f"champion {champion['version']} could not be loaded ({exc})"
@@ -108,7 +102,7 @@ def evaluate_version(models_dir: Path, features_dir: Path, metrics_dir: Path, ve
     metrics = {
         "version": version,
         "evaluated_at": now,
-        "features": folder.name,
+        "features": features["fingerprint"],
         "test_rows": len(y),
         "primary_metric": config.metric,
         "challenger": challenger,
@@ -117,25 +111,14 @@ def evaluate_version(models_dir: Path, features_dir: Path, metrics_dir: Path, ve
         "reason": reason,
         "model": {k: card[k] for k in ("estimator", "params", "rows_used", "train_seconds", "sha256")},
     }
-    out = metrics_dir / version
-    out.mkdir(parents=True, exist_ok=True)
     png = confusion_matrix_png(np.array(challenger["confusion_matrix"]), title=f"{version} on {len(y)} held-out rows")
-    atomic_io.write_bytes(out / "confusion_matrix.png", png)
-    atomic_io.write_text(out / "report.html", render_report(metrics, png))
-    atomic_io.write_json(out / "metrics.json", metrics)
-    point_latest(metrics_dir, version)
-    atomic_io.write_json(models_dir / version / EVALUATION_RECORD, {k: metrics[k] for k in ("evaluated_at", "decision", "reason")})
+    store.reports.publish(version, metrics, {"confusion_matrix.png": png, "report.html": render_report(metrics, png).encode()})
+    # The pointer before the record: a crash in between re-judges the version (now its own
+    # champion) and promotes it again, instead of leaving a promoted version that is not champion.
     if promote:
-        atomic_io.write_json(models_dir / CHAMPION, {"version": version, "promoted_at": now, config.metric: challenger[config.metric]})
+        store.registry.set_champion({"version": version, "promoted_at": now, config.metric: challenger[config.metric]})
+    store.registry.record_evaluation(version, {k: metrics[k] for k in ("evaluated_at", "decision", "reason")})
     return metrics
-
-
-def point_latest(metrics_dir: Path, version: str) -> None:
-    """Make ``metrics/latest`` a symlink to ``<version>``, swapped atomically."""
-    tmp = metrics_dir / f".latest-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(version, target_is_directory=True)
-    os.replace(tmp, metrics_dir / LATEST)
 
 
 def confusion_matrix_png(matrix: np.ndarray, *, title: str) -> bytes:

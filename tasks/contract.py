@@ -1,29 +1,22 @@
-"""The data-quality gate: validate raw batches with Great Expectations, quarantine failures.
+"""The data contract: the Great Expectations suite in ``expectations/``, run on a frame.
 
-The suite is hand-written JSON in ``expectations/``. GX is imported inside the
-functions that need it (2-9 s and ~200 MB), never when this module is imported.
-A batch is validated once: a passing batch gets ``raw/<batch>/validation.json``;
-a failing one moves to ``quarantine/<batch>/`` with ``reason.json``, the GX
-result and Data Docs HTML.
+The suite is hand-written JSON. GX is imported inside the functions that need it
+(2-9 s and ~200 MB), never when this module is imported. Used by the validation
+stage (the gate) and by predict (the same checks on data to score).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import shutil
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tasks import atomic_io
-from tasks.ingest import DATA_FILE, MANIFEST, list_batches
-from tasks.quarantine import unique_dir, write_reason
-
-VALIDATION_RECORD = "validation.json"
+from tasks.schema import FEATURE_COLUMNS, TARGET_COLUMN
 
 
 class SuiteLoadError(RuntimeError):
@@ -45,12 +38,6 @@ class BatchValidation:
         return f"{len(self.problems)} of {self.checks_run} checks failed: {lines}"
 
 
-@dataclass
-class GateReport:
-    passed: list[dict[str, Any]] = field(default_factory=list)
-    quarantined: list[dict[str, Any]] = field(default_factory=list)
-
-
 def _quiet_gx() -> None:
     for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -58,7 +45,7 @@ def _quiet_gx() -> None:
 
 
 def load_suite_json(path: Path) -> dict[str, Any]:
-    suite = atomic_io.read_json(path)
+    suite = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(suite.get("expectations"), list) or not suite["expectations"]:
         raise SuiteLoadError(f"{path}: no 'expectations' list")
     return suite
@@ -185,71 +172,15 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def pending_batches(raw_dir: Path) -> list[str]:
-    """Raw batches not validated yet, in ingest order."""
-    return [b for b in list_batches(raw_dir) if not (raw_dir / b / VALIDATION_RECORD).is_file()]
-
-
-def validated_batches(raw_dir: Path) -> list[str]:
-    return [b for b in list_batches(raw_dir) if (raw_dir / b / VALIDATION_RECORD).is_file()]
-
-
-def quarantine_batch(
-    batch_id: str, manifest: dict[str, Any], outcome: BatchValidation, raw_dir: Path, archive_dir: Path, quarantine_dir: Path, docs_dir: Path
-) -> Path:
-    """Move a failed batch and its original file into ``quarantine/<batch_id>/`` with its reasons."""
-    folder = unique_dir(quarantine_dir, batch_id)
-    atomic_io.write_json(folder / "gx_result.json", outcome.gx_result)
-    if docs_dir.is_dir():
-        os.replace(docs_dir, folder / "data_docs")
-    write_reason(
-        folder,
-        file=manifest["source_file"],
-        stage="validation",
-        reason=outcome.reason,
-        details={
-            "batch_id": batch_id,
-            "sha256": manifest["sha256"],
-            "rows": manifest["rows"],
-            "checks_run": outcome.checks_run,
-            "checks_failed": len(outcome.problems),
-            "failed_expectations": outcome.problems,
-            "data_docs": "data_docs/index.html",
-        },
-    )
-    os.replace(raw_dir / batch_id, folder / "batch")  # out of raw/ in one rename: never trained on
-    original = archive_dir / batch_id / manifest["source_file"]
-    if original.exists():
-        os.replace(original, folder / manifest["source_file"])
-        shutil.rmtree(archive_dir / batch_id, ignore_errors=True)
-    return folder
-
-
-def gate_pending_batches(raw_dir: Path, archive_dir: Path, quarantine_dir: Path, suite_path: Path) -> GateReport:
-    """Validate every raw batch not validated yet; pass it or quarantine it."""
-    suite_json = load_suite_json(suite_path)
-    build_suite(suite_json)  # refuse to gate with a suite that does not load as written
-    report = GateReport()
-    for batch_id in pending_batches(raw_dir):
-        frame = pd.read_parquet(raw_dir / batch_id / DATA_FILE)
-        docs_dir = quarantine_dir / f".docs-{batch_id}-{os.getpid()}"
-        shutil.rmtree(docs_dir, ignore_errors=True)
-        outcome = validate_frame(frame, suite_json, data_docs_dir=docs_dir)
-        manifest = atomic_io.read_json(raw_dir / batch_id / MANIFEST)
-        if outcome.success:
-            atomic_io.write_json(
-                raw_dir / batch_id / VALIDATION_RECORD,
-                {
-                    "suite": suite_json.get("name"),
-                    "checks_run": outcome.checks_run,
-                    "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                },
-            )
-            report.passed.append({"batch_id": batch_id, "file": manifest["source_file"], "rows": manifest["rows"]})
-        else:
-            folder = quarantine_batch(batch_id, manifest, outcome, raw_dir, archive_dir, quarantine_dir, docs_dir)
-            report.quarantined.append(
-                {"batch_id": batch_id, "file": manifest["source_file"], "reason": outcome.reason, "quarantine_id": folder.name}
-            )
-        shutil.rmtree(docs_dir, ignore_errors=True)
-    return report
+def scoring_suite(suite_json: dict[str, Any], *, with_target: bool) -> dict[str, Any]:
+    """The raw-data suite, minus what only labelled data can satisfy."""
+    columns = [*FEATURE_COLUMNS, TARGET_COLUMN] if with_target else FEATURE_COLUMNS
+    expectations = []
+    for exp in suite_json["expectations"]:
+        kwargs = dict(exp["kwargs"])
+        if kwargs.get("column") == TARGET_COLUMN and not with_target:
+            continue
+        if "column_list" in kwargs:
+            kwargs["column_list"] = columns
+        expectations.append({**exp, "kwargs": kwargs})
+    return {**suite_json, "name": f"{suite_json['name']}_scoring", "expectations": expectations}

@@ -1,0 +1,140 @@
+"""The Airflow edge: assets, the inbox watcher's trigger, DAG defaults, and how a stage's
+result becomes Airflow state. The only module of the package that imports Airflow
+(besides ``dags/``); it lives in the installed package so that the triggerer, and
+workers on other machines, can import the trigger class.
+
+The inbox asset is watched by event triggers:
+- default: ``InboxTrigger`` polls the inbox (local folder or S3 prefix) and claims new
+  files before it fires, so a file is never reported twice (apache/airflow#49900);
+- ``PIPELINE_INBOX_QUEUE`` set (an SQS queue fed by the bucket's ObjectCreated
+  notifications): Airflow's ``MessageQueueTrigger`` fires on each upload, and an
+  ``InboxTrigger`` with a long interval stays as the safety net (notifications are
+  at-least-once and may be lost). Ingest then claims what is in the inbox itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, AssetWatcher
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+# BaseEventTrigger is not re-exported by airflow.sdk in 3.3; providers import it from here too.
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from tasks.config import Settings
+from tasks.results import StageResult
+from tasks.store import part_uri
+
+SETTINGS = Settings.from_env()
+LOCAL_POLL_S = 0.5  # local inbox scan interval (files also need ~1 s to settle)
+OBJECT_POLL_S = 1.0  # one LIST request per second on S3
+QUEUE_SAFETY_SWEEP_S = 30.0  # with SQS notifications, how often the listing safety net runs
+log = logging.getLogger(__name__)
+
+
+class InboxTrigger(BaseEventTrigger):
+    """Claims new inbox files every ``poll_interval`` seconds and fires once per batch of
+    claims. Keeps running after it fires, so later drops do not wait for a restart."""
+
+    def __init__(self, data_url: str, poll_interval: float):
+        super().__init__()
+        self.data_url = data_url
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{type(self).__module__}.{type(self).__qualname__}", {"data_url": self.data_url, "poll_interval": self.poll_interval})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from tasks.store import open_store
+
+        store = await asyncio.to_thread(open_store, self.data_url)
+        snapshot: dict[str, str] = {}
+        while True:
+            try:
+                claims, snapshot = await asyncio.to_thread(store.inbox.claim_settled, snapshot)
+            except OSError as exc:  # storage briefly unreachable: try again next round
+                self.log.warning("Inbox scan failed: %s", exc)
+                claims = []
+            if claims:
+                self.log.info("Claimed %d file(s): %s", len(claims), [c.name for c in claims])
+                yield TriggerEvent({"claimed": [c.claim_id for c in claims], "files": [c.name for c in claims]})
+            await asyncio.sleep(self.poll_interval)
+
+
+def inbox_watchers(settings: Settings) -> list[AssetWatcher]:
+    if not settings.inbox_queue:
+        interval = OBJECT_POLL_S if settings.on_object_storage else LOCAL_POLL_S
+        return [AssetWatcher(name="inbox_new_files", trigger=InboxTrigger(settings.data_url, interval))]
+    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+
+    return [
+        AssetWatcher(
+            name="inbox_notifications",
+            trigger=MessageQueueTrigger(
+                scheme="sqs",
+                sqs_queue=settings.inbox_queue,
+                aws_conn_id=None,  # the standard AWS_* variables, as for the data
+                max_messages=10,
+                waiter_delay=1,  # seconds between empty polls (default 60)
+            ),
+        ),
+        AssetWatcher(name="inbox_safety_sweep", trigger=InboxTrigger(settings.data_url, QUEUE_SAFETY_SWEEP_S)),
+    ]
+
+
+def _asset(name: str, what: str, **kwargs: Any) -> Asset:
+    return Asset(name=name, uri=part_uri(SETTINGS.data_url, name), extra={"what": what}, **kwargs)
+
+
+INBOX = _asset("inbox", "drop zone: labelled CSVs dropped here start the pipeline", watchers=inbox_watchers(SETTINGS))
+RAW = _asset("raw", "immutable, content-hashed batches of accepted drops")
+FEATURES = _asset("features", "train/test split of every validated batch")
+MODEL = _asset("model", "versioned scikit-learn pipelines and the champion pointer")
+METRICS = _asset("metrics", "evaluation reports; latest/report.html is the newest")
+
+# What every DAG of the chain shares: one run at a time (runs work from the stored
+# data, so a second concurrent run would race the first), no backfill, retries with backoff.
+DAG_SETTINGS: dict[str, Any] = {
+    "start_date": datetime(2026, 1, 1, tzinfo=UTC),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": {
+        "retries": 2,
+        "retry_delay": timedelta(seconds=10),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=5),
+    },
+}
+
+
+def store():
+    """The store every task works on (``PIPELINE_DATA_URL``)."""
+    from tasks.store import open_store
+
+    return open_store(SETTINGS.data_url)
+
+
+def files_already_claimed(context: dict[str, Any]) -> bool:
+    """True when the run was started only by ``InboxTrigger`` events, whose files are
+    claimed already; daily, manual and queue-notified runs must sweep the inbox."""
+    events = context["triggering_asset_events"].get(INBOX, [])
+    return bool(events) and all("claimed" in (e.extra or {}).get("payload", {}) for e in events)
+
+
+def emit(context: dict[str, Any], result: StageResult, outlet: Asset | None = None) -> dict[str, Any]:
+    """Report a stage's result to Airflow: the reasons in the task log first, then fail
+    (no retry), skip (no event, downstream does not fire), or set the event's extra."""
+    for line in result.log_lines():
+        log.info(line)
+    if failure := result.failure():
+        raise AirflowFailException(failure)
+    if outlet is not None:
+        if reason := result.nothing_new():
+            raise AirflowSkipException(reason)
+        context["outlet_events"][outlet].extra = result.event_extra()
+    return result.summary()

@@ -1,0 +1,30 @@
+"""What every stage returns: a typed result that says what happened, in four views.
+
+The orchestration layer turns it into Airflow terms (asset-event extra, skip, fail,
+task log), so DAG files build nothing by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StageResult:
+    def event_extra(self) -> dict[str, Any]:
+        """Metadata for the stage's asset event (shown on Airflow's Assets page)."""
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        """A small return value (the task's XCom)."""
+        return self.event_extra()
+
+    def nothing_new(self) -> str | None:
+        """Why there is nothing to emit (the task is skipped, downstream does not fire)."""
+        return None
+
+    def failure(self) -> str | None:
+        """Why the run must fail without retry (bad data does not get better)."""
+        return None
+
+    def log_lines(self) -> list[str]:
+        return []

@@ -1,0 +1,123 @@
+"""Ingest: turn claimed drops into immutable, content-hashed raw batches.
+
+Each claimed file ends in exactly one place: a new batch (its original archived), or
+quarantine with a reason (unreadable, or a duplicate of earlier content). Only
+structure is checked here; the data contract is the gate in the validation stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tasks.drops import UnreadableDrop, read_drop
+from tasks.results import StageResult
+from tasks.store import Store
+from tasks.store.backend import sha256_file
+from tasks.store.batches import batch_id_for
+from tasks.store.inbox import Claim, ClaimGone
+
+SEED_NAME = "iris_seed.csv"
+
+
+@dataclass
+class IngestResult(StageResult):
+    new_batches: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    swept: int = 0
+
+    @property
+    def rows_added(self) -> int:
+        return sum(b["rows"] for b in self.new_batches)
+
+    def nothing_new(self) -> str | None:
+        return None if self.new_batches else "No new batch: nothing to emit on 'raw'"
+
+    def event_extra(self) -> dict[str, Any]:
+        return {
+            "batches": [b["batch_id"] for b in self.new_batches],
+            "files": [b["file"] for b in self.new_batches],
+            "rows_added": self.rows_added,
+            "sha256": {b["batch_id"]: b["sha256"] for b in self.new_batches},
+            "quarantined": [{"file": q["file"], "reason": q["reason"]} for q in self.quarantined],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {"new_batches": self.new_batches, "quarantined": self.quarantined, "rows_added": self.rows_added}
+
+    def log_lines(self) -> list[str]:
+        return (
+            [f"Swept {self.swept} file(s) from the inbox"] * bool(self.swept)
+            + [f"BATCH {b['batch_id']} <- {b['file']} ({b['rows']} rows)" for b in self.new_batches]
+            + [f"QUARANTINED {q['file']} -> quarantine/{q['quarantine_id']}: {q['reason']}" for q in self.quarantined]
+        )
+
+
+def iris_seed_csv() -> bytes:
+    """scikit-learn's bundled iris (150 rows) as the default data set, CSV bytes."""
+    from sklearn.datasets import load_iris
+
+    return load_iris(as_frame=True).frame.to_csv(index=False).encode("utf-8")
+
+
+def ingest(store: Store, *, sweep: bool = False, seed_if_empty: bool = True) -> IngestResult:
+    """Ingest every pending claim. ``sweep``: first claim what is waiting in the inbox
+    (daily/manual runs, and queue-driven runs on object storage). An empty data set is
+    seeded with iris."""
+    result = IngestResult()
+    if sweep:
+        result.swept = len(store.inbox.sweep())
+    if seed_if_empty and store.batches.is_empty() and not store.inbox.pending():
+        store.inbox.add_claimed(SEED_NAME, iris_seed_csv())
+    for claim in store.inbox.pending():
+        outcome = ingest_claim(store, claim)
+        if outcome is not None:
+            (result.new_batches if outcome.pop("outcome") == "batch" else result.quarantined).append(outcome)
+    return result
+
+
+def ingest_claim(store: Store, claim: Claim) -> dict[str, Any] | None:
+    """Store one claimed file as a batch or quarantine it; ``None`` if it was gone."""
+    try:
+        with store.inbox.fetch(claim) as local:
+            outcome = _store_drop(store, claim, local)
+    except ClaimGone:
+        store.inbox.finish(claim, keep_content=True)  # taken or overwritten: not ours any more
+        return None
+    store.inbox.finish(claim)
+    return outcome
+
+
+def _store_drop(store: Store, claim: Claim, local) -> dict[str, Any]:
+    sha256 = sha256_file(local)
+    batch_id = batch_id_for(sha256)
+
+    def reject(reason: str, **details: Any) -> dict[str, Any]:
+        store.quarantine.commit(claim.claim_id, file=claim.name, stage="ingest", reason=reason,
+                                details={"sha256": sha256, **details}, original=local)
+        return {"outcome": "quarantined", "file": claim.name, "reason": reason, "quarantine_id": claim.claim_id}
+
+    existing = store.batches.manifest(batch_id)
+    if existing is not None and existing.get("claim_id") == claim.claim_id:
+        # This very claim was committed before a crash: only the clean-up was missing.
+        return {"outcome": "batch", "batch_id": batch_id, "file": claim.name, "rows": existing["rows"], "sha256": sha256}
+    if existing is not None:
+        return reject(f"duplicate: identical content was already ingested as batch {batch_id}", duplicate_of=batch_id)
+    if store.quarantine.holds(batch_id):
+        return reject(f"duplicate: identical content was already quarantined as {batch_id}", duplicate_of=batch_id)
+    try:
+        frame = read_drop(local, display_name=claim.name)
+    except UnreadableDrop as exc:
+        return reject(str(exc))
+    manifest = {
+        "batch_id": batch_id,
+        "source_file": claim.name,
+        "claim_id": claim.claim_id,
+        "sha256": sha256,
+        "rows": len(frame),
+        "columns": [str(c) for c in frame.columns],
+        "ingested_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    store.batches.commit(batch_id, frame, local, manifest)
+    return {"outcome": "batch", "batch_id": batch_id, "file": claim.name, "rows": len(frame), "sha256": sha256}

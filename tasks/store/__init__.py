@@ -1,0 +1,84 @@
+"""The storage layer: the only code that knows where and how the pipeline's data is kept.
+
+One data root (``PIPELINE_DATA_URL``: a local folder or ``s3://bucket/prefix``), one layout
+on both backends, one part per kind of data:
+
+    inbox/ claimed/         Inbox          drops, and who owns each one (claims)
+    raw/ archive/           Batches        immutable content-hashed batches and their originals
+    quarantine/<id>/        Quarantine     rejected input, each with reason.json
+    features/               FeatureStore   train/test splits and the current.json pointer
+    models/                 ModelRegistry  versions, cards, evaluations, champion.json
+    metrics/                Reports        per-version reports, and latest/
+
+Commit rule on every part: content first, then one small file that makes it visible
+(manifest, card, reason, pointer); readers trust only committed entries. "Exactly once"
+steps (inbox claims, version numbers) use an exclusive create. Stages get a ``Store``
+and never build a path themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tasks.store.backend import Backend, open_backend
+from tasks.store.batches import Batches
+from tasks.store.features import FeatureStore
+from tasks.store.inbox import Inbox
+from tasks.store.quarantine import Quarantine
+from tasks.store.registry import ModelRegistry
+from tasks.store.reports import Reports
+
+# The top-level folders a person sees, by the Airflow asset (or role) that stands for each.
+PART_FOLDERS = {"inbox": "inbox", "raw": "raw", "features": "features", "model": "models", "metrics": "metrics"}
+
+
+def part_uri(data_url: str, part: str) -> str:
+    """The URI of one part of the layout, without opening the store (DAG parse time)."""
+    folder = PART_FOLDERS[part]
+    if "://" in data_url and not data_url.startswith("file://"):
+        return f"{data_url.rstrip('/')}/{folder}"
+    return (Path(data_url.removeprefix("file://")) / folder).as_uri()
+
+
+class Store:
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.inbox = Inbox(backend)
+        self.batches = Batches(backend)
+        self.quarantine = Quarantine(backend)
+        self.features = FeatureStore(backend)
+        self.registry = ModelRegistry(backend)
+        self.reports = Reports(backend)
+
+    @property
+    def url(self) -> str:
+        return self.backend.url
+
+    def quarantine_batch(self, manifest: dict[str, Any], *, stage: str, reason: str, details: dict[str, Any],
+                         files: dict[str, bytes] | None = None, trees: dict[str, Path] | None = None) -> dict[str, Any]:
+        """Move a committed batch out of the data set into ``quarantine/<batch_id>/``.
+
+        The quarantine entry (original, rows, reasons) is committed first and the batch
+        removed after, so a crash in between leaves the batch pending, and the re-run
+        quarantines it again to the same place."""
+        batch_id = manifest["batch_id"]
+        record = self.quarantine.commit(
+            batch_id,
+            file=manifest["source_file"],
+            stage=stage,
+            reason=reason,
+            details={"batch_id": batch_id, "sha256": manifest["sha256"], "rows": manifest["rows"], **details},
+            copies={manifest["source_file"]: self.batches.original_key(manifest), "batch/data.parquet": self.batches.data_key(batch_id)},
+            files=files,
+            trees=trees,
+        )
+        self.batches.remove(batch_id)
+        return record
+
+
+def open_store(data_url: str | None = None) -> Store:
+    """The store at ``data_url``, or at ``PIPELINE_DATA_URL`` (default: the repo's ``data/``)."""
+    from tasks.config import Settings
+
+    return Store(open_backend(data_url or Settings.from_env().data_url))

@@ -1,0 +1,303 @@
+"""Storage primitives over fsspec: the only code that talks to a file system or a bucket.
+
+Keys are ``/``-separated paths relative to the data root (``raw/b-123/manifest.json``).
+Two kinds of root, one interface:
+
+- a local folder: a write goes to a temp file in the target folder and is renamed into
+  place; an exclusive create is a hard link (fails if the name exists); ``rename`` is
+  atomic, so inbox claims are a rename;
+- an S3-compatible bucket (s3fs): a PUT is atomic (an object is visible whole or not at
+  all); an exclusive create is a PUT with ``If-None-Match: *``; there is no rename, so
+  callers use markers and commit files instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file as a listing saw it. ``stamp`` changes whenever the content may have:
+    the mtime in ns on local disk, the ETag on S3."""
+
+    name: str
+    size: int
+    stamp: str
+    modified_ns: int
+
+
+class Backend:
+    """A data root on any fsspec file system. Subclasses supply what differs."""
+
+    can_rename = False
+
+    def __init__(self, fs: Any, root: str, url: str):
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.url = url
+
+    def path(self, key: str) -> str:
+        return f"{self.root}/{key}" if key else self.root
+
+    def uri(self, key: str) -> str:
+        """What to show a person (and Airflow) for ``key``."""
+        return f"{self.url}/{key}" if key else self.url
+
+    # -- reading ---------------------------------------------------------------
+    def exists(self, key: str) -> bool:
+        return self.fs.exists(self.path(key))
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.fs.cat_file(self.path(key))
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.read_bytes(key))
+
+    def read_json_or_none(self, key: str) -> Any:
+        try:
+            return self.read_json(key)
+        except FileNotFoundError:
+            return None
+
+    def open(self, key: str) -> IO[bytes]:
+        return self.fs.open(self.path(key), "rb")
+
+    def is_link(self, key: str) -> bool:
+        return False
+
+    def get_local(self, key: str, local: Path) -> None:
+        """Copy ``key`` to a local file."""
+        self.fs.get_file(self.path(key), str(local))
+
+    def children(self, prefix: str) -> list[str]:
+        """Names directly under ``prefix`` (files and folders), sorted; [] if there is none."""
+        try:
+            listed = self.fs.ls(self.path(prefix), detail=False)
+        except FileNotFoundError:
+            return []
+        base = self.path(prefix).rstrip("/") + "/"
+        return sorted({p[len(base):].split("/", 1)[0] for p in listed if p.startswith(base) and len(p) > len(base)})
+
+    def files(self, prefix: str) -> list[Entry]:
+        """Regular files directly under ``prefix``."""
+        try:
+            listed = self.fs.ls(self.path(prefix), detail=True)
+        except FileNotFoundError:
+            return []
+        return [self._entry(info) for info in listed if info.get("type") == "file"]
+
+    def _entry(self, info: dict[str, Any]) -> Entry:
+        raise NotImplementedError
+
+    def walk_files(self, prefix: str) -> list[str]:
+        """Every file key below ``prefix``, relative to it."""
+        base = self.path(prefix).rstrip("/") + "/"
+        try:
+            found = self.fs.find(self.path(prefix))
+        except FileNotFoundError:
+            return []
+        return sorted(p[len(base):] for p in found if p.startswith(base))
+
+    # -- writing ---------------------------------------------------------------
+    def write_bytes(self, key: str, data: bytes) -> None:
+        with self.writer(key) as fh:
+            fh.write(data)
+
+    def write_json(self, key: str, obj: Any) -> None:
+        self.write_bytes(key, (json.dumps(obj, indent=2, default=str) + "\n").encode())
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[IO[bytes]]:
+        """A binary handle whose content appears at ``key`` only if the block succeeds."""
+        raise NotImplementedError
+        yield
+
+    def write_with(self, key: str, write: Callable[[str], None]) -> None:
+        """Publish what ``write(local_path)`` produces (for joblib.dump, savefig...)."""
+        with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
+            local = os.path.join(tmp, "out")
+            write(local)
+            self.put_local(Path(local), key)
+
+    def put_local(self, local: Path, key: str) -> None:
+        """Publish a local file at ``key``."""
+        with open(local, "rb") as src, self.writer(key) as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+
+    def copy(self, src: str, dst: str) -> None:
+        with self.open(src) as fh, self.writer(dst) as out:
+            shutil.copyfileobj(fh, out, CHUNK)
+
+    def upload_tree(self, local_dir: Path, prefix: str) -> None:
+        for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+            self.put_local(path, f"{prefix}/{path.relative_to(local_dir).as_posix()}")
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Write ``key`` only if it does not exist; False if someone else created it first."""
+        raise NotImplementedError
+
+    def rename_exclusive(self, src: str, dst: str) -> bool:
+        """Atomic move (local only); False if ``src`` is gone (someone else took it)."""
+        raise NotImplementedError(f"{self.url}: object storage has no rename")
+
+    def delete(self, key: str) -> None:
+        try:
+            self.fs.rm_file(self.path(key))
+        except FileNotFoundError:
+            pass
+
+    def delete_tree(self, prefix: str) -> None:
+        try:
+            self.fs.rm(self.path(prefix), recursive=True)
+        except FileNotFoundError:
+            pass
+
+
+class LocalBackend(Backend):
+    can_rename = True
+
+    def __init__(self, root: str):
+        from fsspec.implementations.local import LocalFileSystem
+
+        super().__init__(LocalFileSystem(), root, root)
+        Path(root).mkdir(parents=True, exist_ok=True)
+
+    def uri(self, key: str) -> str:
+        return Path(self.path(key)).as_uri()
+
+    def _entry(self, info: dict[str, Any]) -> Entry:
+        name = info["name"].rsplit("/", 1)[-1]
+        mtime_ns = int(info.get("mtime", 0) * 1e9)
+        return Entry(name=name, size=int(info["size"]), stamp=f"{info['size']}-{mtime_ns}", modified_ns=mtime_ns)
+
+    def files(self, prefix: str) -> list[Entry]:
+        # os.scandir, not fsspec: no symlink following, and a file vanishing mid-scan is skipped.
+        out = []
+        try:
+            entries = list(os.scandir(self.path(prefix)))
+        except (FileNotFoundError, NotADirectoryError):
+            return out
+        for entry in entries:
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            out.append(Entry(entry.name, st.st_size, f"{st.st_size}-{st.st_mtime_ns}", st.st_mtime_ns))
+        return sorted(out, key=lambda e: e.name)
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[IO[bytes]]:
+        target = Path(self.path(key))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        target = Path(self.path(key))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, target)  # atomic, and fails if the name exists
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def rename_exclusive(self, src: str, dst: str) -> bool:
+        target = Path(self.path(dst))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            return False
+        try:
+            os.rename(self.path(src), target)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def is_link(self, key: str) -> bool:
+        return Path(self.path(key)).is_symlink()
+
+    def delete_tree(self, prefix: str) -> None:
+        path = Path(self.path(prefix))
+        if path.is_symlink():
+            path.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+class ObjectBackend(Backend):
+    """S3-compatible storage through s3fs. Listings are never cached: other workers write too."""
+
+    def __init__(self, url: str):
+        import fsspec
+
+        protocol, _, rest = url.partition("://")
+        options: dict[str, Any] = {"skip_instance_cache": True, "use_listings_cache": False}
+        if protocol == "s3" and os.environ.get("AWS_ENDPOINT_URL"):
+            options["client_kwargs"] = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
+        super().__init__(fsspec.filesystem(protocol, **options), rest, url)
+
+    def _entry(self, info: dict[str, Any]) -> Entry:
+        name = info["name"].rsplit("/", 1)[-1]
+        modified = info.get("LastModified")
+        modified_ns = int(modified.timestamp() * 1e9) if modified is not None else 0
+        return Entry(name=name, size=int(info["size"]), stamp=str(info.get("ETag", "")).strip('"'), modified_ns=modified_ns)
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[IO[bytes]]:
+        # Spool to a local file, then one upload: nothing (not even a multipart part)
+        # becomes visible unless the whole block succeeded.
+        with tempfile.NamedTemporaryFile(prefix="pipeline-upload-") as spool:
+            yield spool
+            spool.flush()
+            self.fs.put_file(spool.name, self.path(key))
+
+    def copy(self, src: str, dst: str) -> None:
+        self.fs.copy(self.path(src), self.path(dst))  # server-side
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        try:
+            self.fs.pipe_file(self.path(key), data, mode="create")  # If-None-Match: *
+        except FileExistsError:
+            return False
+        return True
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_backend(data_url: str) -> Backend:
+    if "://" in data_url and not data_url.startswith("file://"):
+        return ObjectBackend(data_url)
+    return LocalBackend(data_url.removeprefix("file://"))

@@ -1,0 +1,205 @@
+"""The drop zone and its claims: ``inbox/`` and ``claimed/``.
+
+A claim makes one worker the owner of one dropped file, exactly once:
+
+- local folder: ``inbox/<name>`` is renamed to ``claimed/<claim id>__<name>``; whoever
+  renames first owns it (the file leaves the user's folder at once);
+- object storage: no rename, so the claim is a marker ``claimed/<digest>.claim`` created
+  with ``If-None-Match: *``; the digest is of the name and the object's ETag, so two
+  claimers of the same upload race for the same marker and exactly one wins. The object
+  stays in ``inbox/`` until ingest has stored it elsewhere (``finish``).
+
+A claim is finished (content and marker removed) only after its file is committed to a
+batch or to quarantine, so a crash in between leaves a pending claim that the next
+ingest run completes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tasks.store.backend import Backend, Entry
+
+INBOX, CLAIMED = "inbox", "claimed"
+CLAIM_SEPARATOR = "__"
+MARKER_SUFFIX = ".claim"
+CSV_SUFFIX = ".csv"
+# A file that is not a CSV is left alone this long (it may be a browser's ``.crdownload``
+# still being written) before a sweep claims it (ingest then quarantines it).
+STALE_OTHER_FILE_S = 3600.0
+# On local disk a file is taken once its size and mtime held across two scans and it is
+# this old; on object storage an object is visible only when complete, so no wait.
+LOCAL_SETTLE_S = 1.0
+
+Snapshot = dict[str, str]  # name -> stamp, as one scan saw the inbox
+
+
+class ClaimGone(Exception):
+    """The claimed content is no longer there as claimed (taken or overwritten meanwhile)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim_id: str  # unique per drop; also its quarantine id if rejected
+    name: str  # the file name as dropped
+    content_key: str  # where the bytes are while claimed
+    marker_key: str | None = None  # object storage: the claim marker
+    stamp: str | None = None  # object storage: the ETag the claim is for
+
+
+def new_claim_id() -> str:
+    """Sorts by claim time (ms) and is unique: ``20261124T082533.123-1a2b3c4d``."""
+    now = time.time()
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}-{uuid.uuid4().hex[:8]}"
+
+
+def is_csv(name: str) -> bool:
+    return name.lower().endswith(CSV_SUFFIX)
+
+
+class Inbox:
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.settle_s = LOCAL_SETTLE_S if backend.can_rename else 0.0
+
+    @property
+    def uri(self) -> str:
+        return self.backend.uri(INBOX)
+
+    def waiting(self) -> list[Entry]:
+        """Unclaimed files in the inbox, hidden ones excluded (copy tools write ``.name.tmp``
+        then rename). On object storage a claimed object stays until ingested: its marker says so."""
+        entries = [e for e in self.backend.files(INBOX) if not e.name.startswith(".")]
+        if self.backend.can_rename or not entries:
+            return entries
+        markers = {e.name for e in self.backend.files(CLAIMED)}
+        return [e for e in entries if self._marker_name(e) not in markers]
+
+    @staticmethod
+    def _marker_name(entry: Entry) -> str:
+        return hashlib.sha256(f"{entry.name}\0{entry.stamp}".encode()).hexdigest()[:24] + MARKER_SUFFIX
+
+    def put(self, name: str, data: bytes) -> None:
+        """Drop a file (the seed data set, tests, ``make upload``), written atomically."""
+        self.backend.write_bytes(f"{INBOX}/{name}", data)
+
+    # -- claiming --------------------------------------------------------------
+    def claim(self, entry: Entry) -> Claim | None:
+        """Take ``entry``; ``None`` if another worker took it first."""
+        claim_id = new_claim_id()
+        if self.backend.can_rename:
+            key = f"{CLAIMED}/{claim_id}{CLAIM_SEPARATOR}{entry.name}"
+            return Claim(claim_id, entry.name, key) if self.backend.rename_exclusive(f"{INBOX}/{entry.name}", key) else None
+        claim = Claim(claim_id, entry.name, f"{INBOX}/{entry.name}", f"{CLAIMED}/{self._marker_name(entry)}", entry.stamp)
+        record = {**asdict(claim), "claimed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        return claim if self.backend.create_exclusive(claim.marker_key, json.dumps(record).encode()) else None
+
+    def settled(self, previous: Snapshot, current: list[Entry], *, now_ns: int | None = None) -> list[Entry]:
+        """CSV files that stopped changing (local) or are simply there (object storage)."""
+        if self.settle_s == 0:
+            return [e for e in current if is_csv(e.name)]
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        return [
+            e for e in current
+            if is_csv(e.name) and previous.get(e.name) == e.stamp and now_ns - e.modified_ns >= self.settle_s * 1e9
+        ]
+
+    def claim_settled(self, previous: Snapshot) -> tuple[list[Claim], Snapshot]:
+        """One watcher step: claim what settled since ``previous``; return the new snapshot."""
+        current = self.waiting()
+        claims = [c for e in self.settled(previous, current) if (c := self.claim(e)) is not None]
+        taken = {c.name for c in claims}
+        return claims, {e.name: e.stamp for e in current if e.name not in taken}
+
+    def sweep(self, *, stale_other_s: float = STALE_OTHER_FILE_S) -> list[Claim]:
+        """The daily (or manual) run's sweep: claim settled CSVs, and any other file left
+        unchanged for ``stale_other_s`` (ingest then quarantines it as not a CSV)."""
+        first = {e.name: e.stamp for e in self.waiting()}
+        if not first:
+            return []
+        if self.settle_s:
+            time.sleep(self.settle_s)
+        current = self.waiting()
+        now = time.time_ns()
+        chosen = {e.name for e in self.settled(first, current, now_ns=now)}
+        chosen |= {e.name for e in current if first.get(e.name) == e.stamp and now - e.modified_ns >= stale_other_s * 1e9}
+        return [c for e in current if e.name in chosen and (c := self.claim(e)) is not None]
+
+    # -- working on claims -----------------------------------------------------
+    def pending(self) -> list[Claim]:
+        """Claims not finished yet, oldest first."""
+        if self.backend.can_rename:
+            claims = []
+            for e in self.backend.files(CLAIMED):
+                if e.name.startswith("."):
+                    continue
+                claim_id, sep, name = e.name.partition(CLAIM_SEPARATOR)
+                claims.append(Claim(claim_id if sep else Path(e.name).stem, name if sep else e.name, f"{CLAIMED}/{e.name}"))
+            return sorted(claims, key=lambda c: c.claim_id)
+        records = []
+        for e in self.backend.files(CLAIMED):
+            if e.name.endswith(MARKER_SUFFIX):
+                record = self.backend.read_json_or_none(f"{CLAIMED}/{e.name}")
+                if record is not None:
+                    records.append(record)
+        records.sort(key=lambda r: (r["claimed_at"], r["claim_id"]))
+        return [Claim(**{k: r[k] for k in ("claim_id", "name", "content_key", "marker_key", "stamp")}) for r in records]
+
+    def add_claimed(self, name: str, data: bytes) -> Claim | None:
+        """Drop a file and claim it at once (the seed data set). ``None`` if a watcher
+        claimed it first: it is pending all the same."""
+        self.put(name, data)
+        entry = next((e for e in self.waiting() if e.name == name), None)
+        return None if entry is None else self.claim(entry)
+
+    @contextmanager
+    def fetch(self, claim: Claim) -> Iterator[Path]:
+        """The claimed content as a local file, consistent with what was claimed.
+
+        Raises ``ClaimGone`` when the object was taken or overwritten since the claim."""
+        if self.backend.can_rename:
+            path = Path(self.backend.path(claim.content_key))
+            if not path.is_file():
+                raise ClaimGone(claim.name)
+            yield path
+            return
+        with tempfile.TemporaryDirectory(prefix="pipeline-claim-") as tmp:
+            local = Path(tmp) / "content"
+            try:
+                before = self._stamp(claim.content_key)
+                self.backend.get_local(claim.content_key, local)
+                after = self._stamp(claim.content_key)
+            except FileNotFoundError:
+                raise ClaimGone(claim.name) from None
+            if not before == after == claim.stamp:
+                raise ClaimGone(claim.name)
+            yield local
+
+    def _stamp(self, key: str) -> str:
+        return str(self.backend.fs.info(self.backend.path(key)).get("ETag", "")).strip('"')
+
+    def _replaced_since(self, claim: Claim) -> bool:
+        """Object storage: a new upload under the same name has its own claim; leave it."""
+        if claim.stamp is None:
+            return False
+        try:
+            return self._stamp(claim.content_key) != claim.stamp
+        except FileNotFoundError:
+            return False
+
+    def finish(self, claim: Claim, *, keep_content: bool = False) -> None:
+        """The claim's file is accounted for elsewhere: remove it, then the marker (last, so a
+        crash in between leaves a pending claim, never an unclaimed copy)."""
+        if not keep_content and not self._replaced_since(claim):
+            self.backend.delete(claim.content_key)
+        if claim.marker_key:
+            self.backend.delete(claim.marker_key)

@@ -1,0 +1,116 @@
+"""The model registry: ``models/<version>/`` and ``models/champion.json``.
+
+A version is ``model.joblib`` plus its card ``model.json`` (lineage, parameters, library
+versions, the joblib file's sha256), written last. Version names are reserved with an
+exclusive create (``reservation.json``), so two trainers can never take the same number;
+a reservation without a card is a crashed attempt, skipped by readers and never reused.
+Loading checks the sha256 first: joblib is pickle, and a pickle runs code when loaded.
+``evaluation.json`` records that a version was judged; ``champion.json`` names the champion.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tasks.store.backend import Backend, sha256_file
+
+MODELS = "models"
+MODEL_FILE, CARD, RESERVATION, EVALUATION, CHAMPION = (
+    "model.joblib", "model.json", "reservation.json", "evaluation.json", "champion.json")
+VERSION_RE = re.compile(r"^v(\d{4,})$")
+
+
+class ModelIntegrityError(RuntimeError):
+    """A model file does not match the sha256 recorded when it was trained."""
+
+
+class ModelRegistry:
+    def __init__(self, backend: Backend):
+        self.backend = backend
+
+    @property
+    def uri(self) -> str:
+        return self.backend.uri(MODELS)
+
+    def _key(self, version: str, name: str) -> str:
+        if not VERSION_RE.match(version):
+            raise ValueError(f"not a model version: {version!r}")
+        return f"{MODELS}/{version}/{name}"
+
+    def _numbers(self) -> list[str]:
+        """Every version name in use, committed or only reserved."""
+        return sorted((n for n in self.backend.children(MODELS) if VERSION_RE.match(n)), key=lambda v: int(v[1:]))
+
+    def versions(self) -> list[str]:
+        """Committed versions (with a card), oldest first."""
+        return [v for v in self._numbers() if self.backend.exists(self._key(v, CARD))]
+
+    def card(self, version: str) -> dict[str, Any]:
+        return self.backend.read_json(self._key(version, CARD))
+
+    def register(self, save: Callable[[str], None], card: dict[str, Any]) -> dict[str, Any]:
+        """Store a new version: ``save(path)`` writes the model file. Returns the full card."""
+        with tempfile.TemporaryDirectory(prefix="pipeline-model-") as tmp:
+            local = Path(tmp) / MODEL_FILE
+            save(str(local))
+            sha256 = sha256_file(local)
+            version = self._reserve()
+            self.backend.put_local(local, self._key(version, MODEL_FILE))
+        card = {**card, "version": version, "sha256": sha256}
+        self.backend.write_json(self._key(version, CARD), card)
+        return card
+
+    def _reserve(self) -> str:
+        """Take the next free version number with an exclusive create."""
+        while True:
+            numbers = self._numbers()
+            version = f"v{(int(numbers[-1][1:]) + 1) if numbers else 1:04d}"
+            stamp = json.dumps({"reserved_at": datetime.now(UTC).isoformat(timespec="seconds")}).encode()
+            if self.backend.create_exclusive(self._key(version, RESERVATION), stamp):
+                return version
+
+    def load(self, version: str) -> Any:
+        """Load a version's model after checking its sha256 against the card."""
+        import joblib
+
+        expected = self.card(version)["sha256"]
+        with tempfile.TemporaryDirectory(prefix="pipeline-model-") as tmp:
+            local = Path(tmp) / MODEL_FILE
+            self.backend.get_local(self._key(version, MODEL_FILE), local)
+            actual = sha256_file(local)
+            if actual != expected:
+                raise ModelIntegrityError(
+                    f"{self.backend.uri(self._key(version, MODEL_FILE))}: sha256 {actual[:12]}... does not match "
+                    f"model.json ({expected[:12]}...); refusing to load")
+            return joblib.load(local)
+
+    def evaluation(self, version: str) -> dict[str, Any] | None:
+        return self.backend.read_json_or_none(self._key(version, EVALUATION))
+
+    def record_evaluation(self, version: str, record: dict[str, Any]) -> None:
+        self.backend.write_json(self._key(version, EVALUATION), record)
+
+    def unevaluated(self) -> list[str]:
+        """Committed versions not judged yet, oldest first."""
+        return [v for v in self.versions() if self.evaluation(v) is None]
+
+    def champion(self) -> dict[str, Any] | None:
+        """The champion pointer, or ``None`` when there is none yet. Raises on a corrupt file."""
+        try:
+            champion = self.backend.read_json(f"{MODELS}/{CHAMPION}")
+        except FileNotFoundError:
+            return None
+        if not isinstance(champion, dict) or "version" not in champion:
+            raise ValueError(f"{self.backend.uri(f'{MODELS}/{CHAMPION}')} has no 'version'")
+        return champion
+
+    def set_champion(self, record: dict[str, Any]) -> None:
+        """Replace the pointer in one write."""
+        self.backend.write_json(f"{MODELS}/{CHAMPION}", record)
+

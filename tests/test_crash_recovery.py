@@ -1,0 +1,104 @@
+"""A crash between any two steps of a commit leaves nothing a later run misreads, on both backends.
+
+Each test stops a real run at one step (the storage call raises, as if the process died
+there), then runs the stage again on the same store and checks the outcome is the same as
+if nothing had happened: every file in exactly one place, nothing duplicated or half-visible.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+import pytest
+
+from conftest import SUITE_FILE, csv_bytes, everything, iris_sample
+from tasks.stages.evaluate import evaluate_pending
+from tasks.stages.ingest import ingest
+from tasks.stages.train import train
+from tasks.stages.validate import validate_pending
+
+
+class SimulatedCrash(BaseException):
+    """BaseException: no ``except Exception`` in the code under test can swallow it."""
+
+
+def crash_once(monkeypatch, obj, method: str, key_pattern: str) -> None:
+    """Make ``obj.method(key, ...)`` die once, on the first key matching ``key_pattern``."""
+    real = getattr(obj, method)
+    state = {"crashed": False}
+
+    def wrapper(key, *args, **kwargs):
+        if not state["crashed"] and fnmatch.fnmatch(key, key_pattern):
+            state["crashed"] = True
+            raise SimulatedCrash(f"{method}({key})")
+        return real(key, *args, **kwargs)
+
+    monkeypatch.setattr(obj, method, wrapper)
+
+
+def _run_until_crash(fn, *args, **kwargs) -> None:
+    with pytest.raises(SimulatedCrash):
+        fn(*args, **kwargs)
+
+
+def test_ingest_dying_before_the_manifest_leaves_no_visible_batch_and_the_rerun_commits_it(store, monkeypatch):
+    store.inbox.add_claimed("a.csv", csv_bytes(iris_sample(20, seed=1)))
+    crash_once(monkeypatch, store.backend, "write_json", "raw/*/manifest.json")
+    _run_until_crash(ingest, store, seed_if_empty=False)
+    assert store.batches.committed() == [] and len(store.inbox.pending()) == 1  # data written, not visible
+    result = ingest(store, seed_if_empty=False)
+    assert [b["file"] for b in result.new_batches] == ["a.csv"] and result.quarantined == []
+    assert store.inbox.pending() == [] and len(store.batches.committed()) == 1
+
+
+def test_ingest_dying_after_the_commit_is_finished_not_called_a_duplicate(store, monkeypatch):
+    store.inbox.add_claimed("a.csv", csv_bytes(iris_sample(20, seed=2)))
+    monkeypatch.setattr(store.inbox, "finish", lambda claim, **kw: (_ for _ in ()).throw(SimulatedCrash("finish")))
+    _run_until_crash(ingest, store, seed_if_empty=False)
+    monkeypatch.undo()
+    result = ingest(store, seed_if_empty=False)
+    assert [b["file"] for b in result.new_batches] == ["a.csv"] and result.quarantined == []
+    assert store.quarantine.entries() == [] and store.inbox.pending() == []
+    assert [k for k in everything(store) if k.endswith("a.csv")] == [f"archive/{result.new_batches[0]['batch_id']}/a.csv"]
+
+
+def test_a_quarantine_dying_before_its_reason_is_invisible_and_the_rerun_completes_it(store, monkeypatch):
+    store.inbox.add_claimed("notes.txt", b"not a csv")
+    crash_once(monkeypatch, store.backend, "write_json", "quarantine/*/reason.json")
+    _run_until_crash(ingest, store, seed_if_empty=False)
+    assert store.quarantine.entries() == []  # the copied original is there, but not committed
+    (q,) = ingest(store, seed_if_empty=False).quarantined
+    assert [e["file"] for e in store.quarantine.entries()] == ["notes.txt"] and store.inbox.pending() == []
+    assert q["quarantine_id"] == store.quarantine.entries()[0]["id"]  # the same folder, finished
+
+
+def test_the_gate_dying_between_quarantine_and_removal_quarantines_once(store, monkeypatch):
+    bad = iris_sample(20, seed=3)
+    bad.loc[0, "target"] = 7
+    store.inbox.add_claimed("bad.csv", csv_bytes(bad))
+    ingest(store, seed_if_empty=False)
+    crash_once(monkeypatch, store.backend, "delete", "raw/*/manifest.json")
+    _run_until_crash(validate_pending, store, SUITE_FILE)
+    assert len(store.batches.pending_validation()) == 1  # still in the data set: the rerun redoes it
+    again = validate_pending(store, SUITE_FILE)
+    assert [q["file"] for q in again.quarantined] == ["bad.csv"]
+    assert store.batches.committed() == [] and [e["file"] for e in store.quarantine.entries()] == ["bad.csv"]
+    assert [k for k in everything(store) if k.endswith("bad.csv")] == [f"quarantine/{again.quarantined[0]['batch_id']}/bad.csv"]
+
+
+def test_training_dying_before_the_card_leaves_no_version_and_never_reuses_its_number(featured, monkeypatch):
+    crash_once(monkeypatch, featured.store.backend, "write_json", "models/*/model.json")
+    _run_until_crash(train, featured.store, featured.config)
+    assert featured.store.registry.versions() == []
+    card = train(featured.store, featured.config).card
+    assert card["version"] == "v0002" and featured.store.registry.versions() == ["v0002"]
+
+
+def test_evaluation_dying_after_promotion_is_judged_again_and_stays_champion(featured, monkeypatch):
+    train(featured.store, featured.config)
+    crash_once(monkeypatch, featured.store.backend, "write_json", "models/v0001/evaluation.json")
+    _run_until_crash(evaluate_pending, featured.store, featured.config)
+    assert featured.store.registry.champion()["version"] == "v0001" and featured.store.registry.unevaluated() == ["v0001"]
+    (judged,) = evaluate_pending(featured.store, featured.config).judged
+    assert judged["decision"] == "promoted" and featured.store.registry.champion()["version"] == "v0001"
+    assert featured.store.registry.unevaluated() == []

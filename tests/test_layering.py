@@ -1,0 +1,77 @@
+"""The architecture, enforced: Airflow only at the edge, stages independent, the store owns paths."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+TASKS = REPO_ROOT / "tasks"
+EDGE = {TASKS / "orchestration.py"}  # the one module of the package allowed to import Airflow
+LOGIC_MODULES = sorted(p for p in TASKS.rglob("*.py") if p not in EDGE)
+STAGES = sorted(p for p in (TASKS / "stages").glob("*.py") if p.name != "__init__.py")
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def test_the_rule_sees_an_airflow_import(tmp_path):
+    """The check below must be able to fail: it finds imports anywhere in a module."""
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from airflow.sdk import Asset\n")
+    assert "airflow.sdk" in imported_modules(module)
+
+
+@pytest.mark.parametrize("module", LOGIC_MODULES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_the_logic_package_imports_no_airflow(module):
+    assert not {m for m in imported_modules(module) if m == "airflow" or m.startswith("airflow.")}
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda p: p.stem)
+def test_no_stage_imports_another_stage(stage):
+    others = {f"tasks.stages.{p.stem}" for p in STAGES} - {f"tasks.stages.{stage.stem}"}
+    assert not {m for m in imported_modules(stage) if any(m == o or m.startswith(o + ".") for o in others)}
+
+
+@pytest.mark.parametrize("module", sorted((TASKS / "store").glob("*.py")), ids=lambda p: p.stem)
+def test_the_store_imports_no_stage(module):
+    assert not {m for m in imported_modules(module) if m.startswith("tasks.stages")}
+
+
+@pytest.mark.parametrize("module", STAGES, ids=lambda p: p.stem)
+def test_stages_name_no_storage_folder(module):
+    """Paths belong to the store: a stage never builds a key like "raw/..." itself."""
+    text = module.read_text()
+    for folder in ("inbox/", "claimed/", "raw/", "archive/", "quarantine/", "features/", "models/", "metrics/"):
+        assert f'"{folder}' not in text and f"'{folder}" not in text and f'f"{folder}' not in text
+
+
+@pytest.mark.parametrize("command", [["tasks.cli", "quarantine"], ["tasks.stages.predict", "--help"]])
+def test_the_command_line_tools_run_without_loading_airflow(command, tmp_path):
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = {command!r}\n"
+        "try:\n"
+        f"    runpy.run_module({command[0]!r}, run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('AIRFLOW_LOADED=' + str(any(m == 'airflow' or m.startswith('airflow.') for m in sys.modules)))\n"
+    )
+    env = {**os.environ, "PIPELINE_DATA_URL": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "AIRFLOW_LOADED=False" in done.stdout, done.stdout

@@ -1,0 +1,115 @@
+"""The Airflow edge, on a real event loop: the inbox trigger on both backends, the SQS watcher
+against the real SQS server fed by real S3 notifications, and how results become Airflow state."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import time
+from types import SimpleNamespace
+from urllib.parse import unquote_plus
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.triggers.base import BaseEventTrigger
+
+from tasks import orchestration
+from tasks.config import Settings
+from tasks.orchestration import InboxTrigger, emit, files_already_claimed, inbox_watchers
+from tasks.stages.ingest import IngestResult
+from tasks.stages.validate import GateResult
+
+
+def test_the_trigger_is_an_event_trigger_that_round_trips_through_serialize(data_url):
+    trigger = InboxTrigger(data_url, poll_interval=0.5)
+    assert isinstance(trigger, BaseEventTrigger)
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)  # what the triggerer does
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_the_trigger_fires_once_per_drop_and_keeps_watching(store):
+    trigger = InboxTrigger(store.url, poll_interval=0.05)
+
+    async def scenario():
+        events = []
+        stream = trigger.run()
+        for name in ("one.csv", "two.csv"):
+            await asyncio.to_thread(store.inbox.put, name, b"a\n1\n")
+            if store.backend.can_rename:  # local files must look settled
+                past = time.time() - 5
+                os.utime(store.backend.path(f"inbox/{name}"), (past, past))
+            events.append(await asyncio.wait_for(anext(stream), timeout=10))
+        await stream.aclose()
+        return events
+
+    events = asyncio.run(scenario())
+    assert [e.payload["files"] for e in events] == [["one.csv"], ["two.csv"]]
+    assert sorted(c.name for c in store.inbox.pending()) == ["one.csv", "two.csv"]
+    assert store.inbox.waiting() == []
+
+
+def test_with_a_queue_the_inbox_has_a_notification_watcher_and_a_listing_safety_net(s3_server):
+    settings = Settings(data_url="s3://b/data", config_file=Settings.from_env().config_file,
+                        suite_file=Settings.from_env().suite_file, inbox_queue="http://127.0.0.1:1/123/q")
+    watchers = inbox_watchers(settings)
+    assert [w.name for w in watchers] == ["inbox_notifications", "inbox_safety_sweep"]
+    assert watchers[0].trigger.serialize()[0].endswith("SqsSensorTrigger")
+    assert watchers[1].trigger.poll_interval == orchestration.QUEUE_SAFETY_SWEEP_S
+
+
+def test_the_queue_watcher_fires_when_a_file_is_uploaded_to_the_inbox(s3_server):
+    import boto3
+
+    bucket = s3_server.new_bucket()
+    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+    queue_url = sqs.create_queue(QueueName=f"{bucket}-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
+        "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "data/inbox/"}]}}}]})
+    sqs.purge_queue(QueueUrl=queue_url)  # the s3:TestEvent sent when the notification is set
+    settings = Settings.from_env({"PIPELINE_DATA_URL": f"s3://{bucket}/data", "PIPELINE_INBOX_QUEUE": queue_url})
+    trigger = inbox_watchers(settings)[0].trigger
+
+    async def first_event():
+        stream = trigger.run()
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(s3.put_object, Bucket=bucket, Key="data/inbox/upload.csv", Body=b"a\n1\n")
+        event = await asyncio.wait_for(anext(stream), timeout=30)
+        await stream.aclose()
+        return event
+
+    (message,) = asyncio.run(first_event()).payload["message_batch"]
+    (record,) = json.loads(message["Body"])["Records"]
+    assert record["eventName"].startswith("ObjectCreated")
+    assert unquote_plus(record["s3"]["object"]["key"]) == "data/inbox/upload.csv"
+
+
+def _context(*payloads):
+    events = [SimpleNamespace(extra={"from_trigger": True, "payload": p}) for p in payloads]
+    return {"triggering_asset_events": {orchestration.INBOX: events}, "outlet_events": {orchestration.RAW: SimpleNamespace(extra=None)}}
+
+
+def test_only_runs_started_by_claiming_watcher_events_skip_the_sweep():
+    assert files_already_claimed(_context({"claimed": ["c1"], "files": ["a.csv"]}))
+    assert not files_already_claimed(_context())  # daily or manual run
+    assert not files_already_claimed(_context({"message_batch": [{"Body": "{}"}]}))  # a queue notification
+    assert not files_already_claimed(_context({"claimed": ["c1"]}, {"message_batch": []}))
+
+
+def test_emit_sets_the_extra_skips_when_nothing_is_new_and_fails_after_logging_the_reasons(caplog):
+    context = _context()
+    result = IngestResult(new_batches=[{"batch_id": "b-1", "file": "a.csv", "rows": 3, "sha256": "x" * 64}])
+    assert emit(context, result, orchestration.RAW)["rows_added"] == 3
+    assert context["outlet_events"][orchestration.RAW].extra["batches"] == ["b-1"]
+    with pytest.raises(AirflowSkipException, match="No new batch"):
+        emit(_context(), IngestResult(), orchestration.RAW)
+    gate = GateResult(quarantined=[{"batch_id": "b-2", "file": "bad.csv", "reason": "3 of 19 checks failed", "quarantine_id": "b-2"}])
+    with caplog.at_level(logging.INFO), pytest.raises(AirflowFailException, match="bad.csv: 3 of 19 checks failed"):
+        emit(_context(), gate)
+    assert "QUARANTINED b-2 (bad.csv) -> quarantine/b-2: 3 of 19 checks failed" in caplog.text
