@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,7 +23,7 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT))
-from airflow_stack import Stack, free_port  # noqa: E402
+from airflow_stack import MotoServer, Stack, free_port  # noqa: E402
 
 DAGS = ["ingest", "preprocess", "train", "evaluate"]
 RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -74,19 +75,59 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)  # appears in the inbox complete
 
 
+@dataclass
+class Bench:
+    stack: Stack
+    store: Any
+    healthy_s: float
+    moto: MotoServer | None = None
+
+    def s3_requests(self) -> int:
+        """Requests the S3 server has answered so far (its access log has one line each)."""
+        if self.moto is None:
+            return 0
+        return sum(1 for line in self.moto.log_path.read_text(errors="replace").splitlines() if '" 20' in line or '" 30' in line or '" 40' in line)
+
+
 @contextmanager
-def running_stack() -> Iterator[tuple[Stack, Path, float]]:
-    """Start the real stack (as `make run` does) in a temp folder; always stop it."""
+def running_stack(backend: str = "local") -> Iterator[Bench]:
+    """Start the real stack (as `make run` does) in a temp folder, its data on a local folder
+    or on a bucket of a moto S3 server started here; always stop everything."""
+    from tasks.store import open_store
+
     root = Path(tempfile.mkdtemp(prefix="bench-"))
-    stack = Stack(home=root / "airflow", port=free_port(), data_dir=root / "data")
+    moto = None
+    saved = dict(os.environ)
     try:
-        started = time.monotonic()
-        stack.migrate()
-        stack.start()
-        stack.wait_healthy(timeout=300)
-        yield stack, root / "data", time.monotonic() - started
+        if backend == "s3":
+            moto = MotoServer(log_path=root / "moto_server.log").start()
+            os.environ.update(moto.env)
+            data_url = f"s3://{moto.new_bucket('bench')}/data"
+        else:
+            data_url = str(root / "data")
+        stack = Stack(home=root / "airflow", port=free_port(), data_url=data_url)
+        try:
+            started = time.monotonic()
+            stack.migrate()
+            stack.start()
+            stack.wait_healthy(timeout=300)
+            yield Bench(stack, open_store(data_url), time.monotonic() - started, moto)
+        finally:
+            stack.stop()
     finally:
-        stack.stop()
+        if moto is not None:
+            moto.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def drop(store: Any, name: str, frame: pd.DataFrame) -> float:
+    """Put a CSV into the inbox as one complete file; returns the time it became visible."""
+    with tempfile.TemporaryDirectory(prefix="bench-drop-") as tmp:
+        local = Path(tmp) / name
+        write_csv(frame, local)
+        store.inbox.put_file(name, local)
+        return time.time()
 
 
 def run_ids(stack: Stack) -> dict[str, set[str]]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 
-from common import MemorySampler, iris_like, run_ids, running_stack, save, stack_pss, task_names, wait_chain, write_csv
+from common import MemorySampler, drop, iris_like, run_ids, running_stack, save, stack_pss, task_names, wait_chain
 
 MiB = 2**20
 
 
 def main() -> None:
-    with running_stack() as (stack, data, _):
+    with running_stack() as bench:
+        stack, store = bench.stack, bench.store
         wait_chain(stack, {d: set() for d in ("ingest", "preprocess", "train", "evaluate")})
         time.sleep(15)  # let the first run's processes settle
         idle = [stack_pss() for _ in range(5) if not time.sleep(1)]
@@ -25,9 +26,7 @@ def main() -> None:
         rss_sum = sum(p.memory_info().rss for p in __import__("psutil").Process().children(recursive=True))
         before = run_ids(stack)
         with MemorySampler(interval=0.1) as sampler:
-            staging = data.parent / "drop.csv"
-            write_csv(iris_like(150, seed=7), staging)
-            staging.rename(data / "inbox" / "memory_probe.csv")
+            drop(store, "memory_probe.csv", iris_like(150, seed=7))
             runs = wait_chain(stack, before)
             time.sleep(1)
         names = task_names(stack, runs)

@@ -42,7 +42,7 @@ print(__import__("json").dumps({"import_airflow": t1 - t, "fill_dagbag": t2 - t1
 
 
 def main() -> None:
-    env = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="bench-parse-"), "PIPELINE_DATA_DIR": tempfile.mkdtemp()}
+    env = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="bench-parse-"), "PIPELINE_DATA_URL": tempfile.mkdtemp()}
     results = {}
     for dag_file in sorted((REPO_ROOT / "dags").glob("*.py")):
         runs = []

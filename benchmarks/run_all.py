@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["parse_time.py", "validation_time.py", "latency.py", "memory.py", "scale.py"]
+SCRIPTS = [["parse_time.py"], ["validation_time.py"], ["latency.py"], ["latency.py", "--backend", "s3"], ["memory.py"], ["scale.py"]]
 
 if __name__ == "__main__":
     failed = []
-    for script in SCRIPTS:
-        print(f"\n=== {script} ===", flush=True)
-        if subprocess.run([sys.executable, str(HERE / script)], cwd=HERE).returncode != 0:
+    for script, *args in SCRIPTS:
+        print(f"\n=== {' '.join([script, *args])} ===", flush=True)
+        if subprocess.run([sys.executable, str(HERE / script), *args], cwd=HERE).returncode != 0:
             failed.append(script)
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (MemorySampler, REPO_ROOT, iris_like, run_ids, running_stack, save, stage_times, task_names,
+from common import (MemorySampler, REPO_ROOT, drop, iris_like, run_ids, running_stack, save, stage_times, task_names,
                     trigger_event_time, wait_chain, write_csv)
 
 STAGES = ["ingest", "validate", "features", "train", "evaluate"]
@@ -44,14 +44,13 @@ def through_stages(rows: int, workdir: Path) -> dict[str, dict]:
 
 
 def through_stack(rows: int) -> dict:
-    with running_stack() as (stack, data, _):
+    with running_stack() as bench:
+        stack, store = bench.stack, bench.store
         wait_chain(stack, {d: set() for d in ("ingest", "preprocess", "train", "evaluate")})
-        staging = data.parent / "big.csv"
-        write_csv(iris_like(rows, seed=5), staging)
+        frame = iris_like(rows, seed=5)
         before = run_ids(stack)
         with MemorySampler(interval=0.2) as sampler:
-            drop_at = time.time()
-            staging.rename(data / "inbox" / "big.csv")
+            drop_at = drop(store, "big.csv", frame)
             runs = wait_chain(stack, before, timeout=900)
         stages = stage_times(drop_at, runs, trigger_event_time(stack, "big.csv"))
         names = task_names(stack, runs)

@@ -1,14 +1,14 @@
 """Run one pipeline stage in this process and print its wall time and peak RSS (JSON).
 
-    python benchmarks/stage.py STAGE DATA_DIR [CSV]     STAGE: ingest|validate|validate_cold|features|train|evaluate
-(validate_cold counts the Great Expectations import in its time)
+    python benchmarks/stage.py STAGE DATA_URL [CSV]     STAGE: ingest|validate|validate_cold|features|train|evaluate
+(validate_cold counts the Great Expectations import in its time). The same stage entry
+points the DAGs call, on any backend.
 """
 
 from __future__ import annotations
 
 import json
 import resource
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -18,38 +18,38 @@ sys.path.insert(0, str(REPO_ROOT))
 
 
 def main() -> None:
-    stage, data = sys.argv[1], Path(sys.argv[2])
-    d = {k: data / k for k in ("claimed", "raw", "archive", "quarantine", "features", "models", "metrics")}
-    from tasks.config import load_config
+    stage, data_url = sys.argv[1], sys.argv[2]
+    from tasks.config import Settings, load_config
+    from tasks.store import open_store
 
-    config = load_config(REPO_ROOT / "pipeline.toml")
+    settings = Settings.from_env({"PIPELINE_DATA_URL": data_url})
+    store, config = open_store(settings.data_url), load_config(settings.config_file)
     if stage == "ingest":
-        from tasks.ingest import ingest_claimed
+        from tasks.stages.ingest import ingest
 
-        d["claimed"].mkdir(parents=True, exist_ok=True)
-        shutil.copy(sys.argv[3], d["claimed"] / f"bench__{Path(sys.argv[3]).name}")
-        run = lambda: ingest_claimed(d["claimed"], d["raw"], d["archive"], d["quarantine"], seed_if_empty=False)  # noqa: E731
+        csv = Path(sys.argv[3])
+        store.inbox.put_file(csv.name, csv)
+        store.inbox.claim_named(csv.name)
+        run = lambda: ingest(store, seed_if_empty=False)  # noqa: E731
     elif stage in ("validate", "validate_cold"):
-        from tasks.validation import gate_pending_batches
+        from tasks.stages.validate import validate_pending
 
         if stage == "validate":
             import great_expectations  # noqa: F401  (import excluded from the stage time)
 
-        run = lambda: gate_pending_batches(d["raw"], d["archive"], d["quarantine"], REPO_ROOT / "expectations" / "raw.json")  # noqa: E731
+        run = lambda: validate_pending(store, settings.suite_file)  # noqa: E731
     elif stage == "features":
-        from tasks.features import build_features
-        from tasks.validation import validated_batches
+        from tasks.stages.split import build_features
 
-        run = lambda: build_features(d["raw"], d["features"], validated_batches(d["raw"]), test_size=config.test_size, seed=config.seed)  # noqa: E731
+        run = lambda: build_features(store, config)  # noqa: E731
     elif stage == "train":
-        from tasks.training import train_model
+        from tasks.stages.train import train
 
-        run = lambda: train_model(d["raw"], d["features"], d["models"], config)  # noqa: E731
+        run = lambda: train(store, config)  # noqa: E731
     elif stage == "evaluate":
-        from tasks.evaluation import evaluate_version
-        from tasks.training import list_versions
+        from tasks.stages.evaluate import evaluate_pending
 
-        run = lambda: evaluate_version(d["models"], d["features"], d["metrics"], list_versions(d["models"])[-1], config)  # noqa: E731
+        run = lambda: evaluate_pending(store, config)  # noqa: E731
     else:
         raise SystemExit(f"unknown stage {stage}")
     started = time.perf_counter()

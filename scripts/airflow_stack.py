@@ -250,6 +250,65 @@ class Stack:
         return {"seconds": round(time.monotonic() - started, 2), "killed": killed, "left": [p.pid for p in me.children(recursive=True)]}
 
 
+@dataclass
+class MotoServer:
+    """An S3 + SQS server (``moto_server`` from PyPI) on 127.0.0.1, in memory: what the tests
+    and benchmarks run the S3 backend against. Its own process group; ``stop`` ends it."""
+
+    log_path: Path
+    port: int = field(default_factory=lambda: free_port())
+    process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The standard variables every S3 client here (boto3, s3fs, Airflow's hooks) reads."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def start(self, timeout: float = 30) -> MotoServer:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while port_is_free(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"moto_server did not start on port {self.port}; see {self.log_path}")
+            time.sleep(0.1)
+        return self
+
+    def new_bucket(self, name: str | None = None) -> str:
+        """Create a bucket (a fresh unique one by default) and return its name."""
+        import uuid
+
+        import boto3
+
+        name = name or f"bucket-{uuid.uuid4().hex[:12]}"
+        boto3.client("s3", endpoint_url=self.endpoint, **{k.lower(): v for k, v in self.env.items()
+                                                          if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+                     region_name=self.env["AWS_DEFAULT_REGION"]).create_bucket(Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with suppress(*GONE):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with suppress(*GONE):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,14 +9,8 @@ S3-compatible server (``moto_server``, started once per session on a free
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,63 +30,25 @@ CONFIG_FILE = REPO_ROOT / "pipeline.toml"
 BACKENDS = ["local", "s3"]
 
 
-@dataclass
-class S3Server:
-    endpoint: str
-    env: dict[str, str]
-    process: subprocess.Popen
-
-    def new_bucket(self) -> str:
-        import boto3
-
-        name = f"test-{uuid.uuid4().hex[:12]}"
-        boto3.client("s3", endpoint_url=self.endpoint).create_bucket(Bucket=name)
-        return name
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_server():
-    """A real S3 + SQS server process (moto) on 127.0.0.1, for the whole session."""
-    port = _free_port()
-    log = open(_SESSION_TMP / "moto_server.log", "wb")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1"}
-    saved = {k: os.environ.get(k) for k in env}
+    """A real S3 + SQS server process (moto) on 127.0.0.1, for the whole session; its AWS_*
+    variables are set for the session so every client (and `make run`) reaches it."""
+    from airflow_stack import MotoServer
+
+    server = MotoServer(log_path=_SESSION_TMP / "moto_server.log")
+    saved = {k: os.environ.get(k) for k in server.env}
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not start; see {log.name}")
-            time.sleep(0.1)
-        os.environ.update(env)
-        yield S3Server(endpoint, env, process)
+        server.start()
+        os.environ.update(server.env)
+        yield server
     finally:
+        server.stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -81,22 +81,22 @@ class Backend:
         """Copy ``key`` to a local file."""
         self.fs.get_file(self.path(key), str(local))
 
+    def _list(self, prefix: str) -> list[dict[str, Any]]:
+        """What is directly under ``prefix``, as fsspec describes it; [] if nothing."""
+        try:
+            return self.fs.ls(self.path(prefix), detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
     def children(self, prefix: str) -> list[str]:
         """Names directly under ``prefix`` (files and folders), sorted; [] if there is none."""
-        try:
-            listed = self.fs.ls(self.path(prefix), detail=False)
-        except FileNotFoundError:
-            return []
         base = self.path(prefix).rstrip("/") + "/"
-        return sorted({p[len(base):].split("/", 1)[0] for p in listed if p.startswith(base) and len(p) > len(base)})
+        names = (info["name"] for info in self._list(prefix))
+        return sorted({p[len(base):].split("/", 1)[0] for p in names if p.startswith(base) and len(p) > len(base)})
 
     def files(self, prefix: str) -> list[Entry]:
         """Regular files directly under ``prefix``."""
-        try:
-            listed = self.fs.ls(self.path(prefix), detail=True)
-        except FileNotFoundError:
-            return []
-        return [self._entry(info) for info in listed if info.get("type") == "file"]
+        return [self._entry(info) for info in self._list(prefix) if info.get("type") == "file"]
 
     def _entry(self, info: dict[str, Any]) -> Entry:
         raise NotImplementedError
@@ -262,6 +262,17 @@ class ObjectBackend(Backend):
         if protocol == "s3" and os.environ.get("AWS_ENDPOINT_URL"):
             options["client_kwargs"] = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
         super().__init__(fsspec.filesystem(protocol, **options), rest, url)
+
+    def read_bytes(self, key: str) -> bytes:
+        # One GET: with concurrency > 1, s3fs first HEADs the object for its size.
+        return self.fs.cat_file(self.path(key), max_concurrency=1)
+
+    def _list(self, prefix: str) -> list[dict[str, Any]]:
+        # s3fs's ls() lists the parent too when a prefix is empty (to tell a missing folder
+        # from a file): one more LIST per idle inbox poll. _lsdir is the listing alone.
+        from fsspec.asyn import sync
+
+        return sync(self.fs.loop, self.fs._lsdir, self.path(prefix), refresh=True)
 
     def _entry(self, info: dict[str, Any]) -> Entry:
         name = info["name"].rsplit("/", 1)[-1]

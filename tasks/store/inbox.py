@@ -92,6 +92,10 @@ class Inbox:
         """Drop a file (the seed data set, tests, ``make upload``), written atomically."""
         self.backend.write_bytes(f"{INBOX}/{name}", data)
 
+    def put_file(self, name: str, local: Path) -> None:
+        """Drop a local file (large ones stream from disk), written atomically."""
+        self.backend.put_local(local, f"{INBOX}/{name}")
+
     # -- claiming --------------------------------------------------------------
     def claim(self, entry: Entry) -> Claim | None:
         """Take ``entry``; ``None`` if another worker took it first."""
@@ -158,6 +162,10 @@ class Inbox:
         """Drop a file and claim it at once (the seed data set). ``None`` if a watcher
         claimed it first: it is pending all the same."""
         self.put(name, data)
+        return self.claim_named(name)
+
+    def claim_named(self, name: str) -> Claim | None:
+        """Claim one waiting file now, without waiting for it to settle (the caller wrote it)."""
         entry = next((e for e in self.waiting() if e.name == name), None)
         return None if entry is None else self.claim(entry)
 
