@@ -64,7 +64,8 @@ def train(store: Store, config: PipelineConfig) -> TrainResult:
         "estimator": config.estimator,
         "params": config.params,
         "features": features["fingerprint"],
-        "training_batches": features["batch_lineage"],
+        # feature sets written before the store kept lineage list batch ids only
+        "training_batches": features.get("batch_lineage") or [{"batch_id": b} for b in features["batches"]],
         "rows_train": len(X),
         "rows_used": len(X_fit),
         "max_train_rows": config.max_train_rows,

@@ -300,6 +300,19 @@ class ObjectBackend(Backend):
         return True
 
 
+class StorePart:
+    """One part of the layout: owns the keys under ``folder``."""
+
+    folder: str = ""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+
+    @property
+    def uri(self) -> str:
+        return self.backend.uri(self.folder)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasks.store.backend import Backend
+from tasks.store.backend import StorePart
 
 if TYPE_CHECKING:  # pandas is imported where data is read: DAG files parse without it
     import pandas as pd
@@ -24,13 +24,8 @@ def batch_id_for(sha256: str) -> str:
     return f"b-{sha256[:16]}"
 
 
-class Batches:
-    def __init__(self, backend: Backend):
-        self.backend = backend
-
-    @property
-    def uri(self) -> str:
-        return self.backend.uri(RAW)
+class Batches(StorePart):
+    folder = RAW
 
     def manifest(self, batch_id: str) -> dict[str, Any] | None:
         """The committed manifest, or ``None`` if the batch is not (or no longer) committed."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tasks.store.backend import Backend
+from tasks.store.backend import StorePart
 
 if TYPE_CHECKING:  # pandas is imported where data is read: DAG files parse without it
     import pandas as pd
@@ -18,13 +18,8 @@ FEATURES, CURRENT, MANIFEST = "features", "current.json", "manifest.json"
 PARTS = ("train", "test")
 
 
-class FeatureStore:
-    def __init__(self, backend: Backend):
-        self.backend = backend
-
-    @property
-    def uri(self) -> str:
-        return self.backend.uri(FEATURES)
+class FeatureStore(StorePart):
+    folder = FEATURES
 
     def manifest(self, fingerprint: str) -> dict[str, Any] | None:
         return self.backend.read_json_or_none(f"{FEATURES}/{fingerprint}/{MANIFEST}")

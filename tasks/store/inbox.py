@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tasks.store.backend import Backend, Entry
+from tasks.store.backend import Backend, Entry, StorePart
 
 INBOX, CLAIMED = "inbox", "claimed"
 CLAIM_SEPARATOR = "__"
@@ -66,14 +66,12 @@ def is_csv(name: str) -> bool:
     return name.lower().endswith(CSV_SUFFIX)
 
 
-class Inbox:
-    def __init__(self, backend: Backend):
-        self.backend = backend
-        self.settle_s = LOCAL_SETTLE_S if backend.can_rename else 0.0
+class Inbox(StorePart):
+    folder = INBOX
 
-    @property
-    def uri(self) -> str:
-        return self.backend.uri(INBOX)
+    def __init__(self, backend: Backend):
+        super().__init__(backend)
+        self.settle_s = LOCAL_SETTLE_S if backend.can_rename else 0.0
 
     def waiting(self) -> list[Entry]:
         """Unclaimed files in the inbox, hidden ones excluded (copy tools write ``.name.tmp``

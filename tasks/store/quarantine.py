@@ -10,18 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tasks.store.backend import Backend
+from tasks.store.backend import StorePart
 
 QUARANTINE, REASON = "quarantine", "reason.json"
 
 
-class Quarantine:
-    def __init__(self, backend: Backend):
-        self.backend = backend
-
-    @property
-    def uri(self) -> str:
-        return self.backend.uri(QUARANTINE)
+class Quarantine(StorePart):
+    folder = QUARANTINE
 
     def key(self, quarantine_id: str, name: str = "") -> str:
         return f"{QUARANTINE}/{quarantine_id}/{name}".rstrip("/")

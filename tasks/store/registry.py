@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tasks.store.backend import Backend, sha256_file
+from tasks.store.backend import StorePart, sha256_file
 
 MODELS = "models"
 MODEL_FILE, CARD, RESERVATION, EVALUATION, CHAMPION = (
@@ -30,13 +30,8 @@ class ModelIntegrityError(RuntimeError):
     """A model file does not match the sha256 recorded when it was trained."""
 
 
-class ModelRegistry:
-    def __init__(self, backend: Backend):
-        self.backend = backend
-
-    @property
-    def uri(self) -> str:
-        return self.backend.uri(MODELS)
+class ModelRegistry(StorePart):
+    folder = MODELS
 
     def _key(self, version: str, name: str) -> str:
         if not VERSION_RE.match(version):

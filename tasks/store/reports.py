@@ -9,18 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.store.backend import Backend
+from tasks.store.backend import StorePart
 
 METRICS, LATEST, METRICS_FILE = "metrics", "latest", "metrics.json"
 
 
-class Reports:
-    def __init__(self, backend: Backend):
-        self.backend = backend
-
-    @property
-    def uri(self) -> str:
-        return self.backend.uri(METRICS)
+class Reports(StorePart):
+    folder = METRICS
 
     def publish(self, version: str, metrics: dict[str, Any], files: dict[str, bytes]) -> None:
         """Write ``files`` and ``metrics.json`` for ``version``, then the same under ``latest/``."""
