@@ -1,11 +1,13 @@
 # The two commands: `make run` and `make test`. Both set everything up on a fresh clone.
+# `make cluster` runs the same DAGs on CeleryExecutor, PostgreSQL, Redis and S3 storage.
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 SYNCED := $(VENV)/.synced
+AIRFLOW_HOME ?= .airflow
 
-.PHONY: run test bench setup clean-data predict quarantine upload
+.PHONY: run cluster test bench setup system-packages clean-data predict quarantine upload
 
 setup: $(SYNCED)
 
@@ -20,7 +22,13 @@ $(SYNCED): pyproject.toml uv.lock
 run: $(SYNCED)  ## Run the whole pipeline in the foreground; Ctrl-C stops it.
 	@exec $(VENV)/bin/python scripts/airflow_stack.py
 
-test: $(SYNCED)  ## The whole test suite, end-to-end test included.
+cluster: $(SYNCED) system-packages  ## The same DAGs on Celery + PostgreSQL + Redis + S3, in the foreground; Ctrl-C stops it.
+	@exec $(VENV)/bin/python scripts/airflow_stack.py --profile cluster
+
+system-packages:  ## PostgreSQL and Redis from Debian's packages (installed when run as root).
+	@scripts/system_packages.sh
+
+test: $(SYNCED) system-packages  ## The whole test suite, end-to-end tests (local, S3, cluster) included.
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: $(SYNCED)  ## Benchmarks: print figures (see README, Performance).
@@ -35,5 +43,6 @@ predict: $(SYNCED)  ## Score a CSV with the champion: make predict IN=file.csv [
 quarantine: $(SYNCED)  ## List rejected files and batches with their reasons.
 	@$(VENV)/bin/python -m tasks.cli quarantine
 
-upload: $(SYNCED)  ## Drop a file into the inbox on any backend: make upload FILE=x.csv
-	@$(VENV)/bin/python -m tasks.cli upload $(FILE)
+upload: $(SYNCED)  ## Drop a file into the inbox on any backend (a running cluster's too): make upload FILE=x.csv
+	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
+	$(VENV)/bin/python -m tasks.cli upload $(FILE)

@@ -1,24 +1,33 @@
-"""Run the pipeline's Airflow stack in the foreground: ``make run`` calls this.
+"""Run the pipeline's Airflow stack in the foreground: ``make run`` and ``make cluster`` call this.
 
-Configures Airflow for this project through environment variables (home in
-``.airflow/``, this repo's ``dags/``, SQLite + LocalExecutor, API on 127.0.0.1),
-migrates the metadata DB, starts api-server, scheduler, dag-processor and
-triggerer, and waits. Ctrl-C (SIGINT to the whole process group) or SIGTERM
-stops every process it started, task processes included, within seconds: the
-launcher is a child subreaper, so nothing it started can escape to init.
+One supervisor, two profiles:
+
+- ``local`` (``make run``): SQLite + LocalExecutor, data in ``data/`` (or ``PIPELINE_DATA_URL``);
+  api-server, scheduler, dag-processor, triggerer.
+- ``cluster`` (``make cluster``): PostgreSQL, Redis and an S3 + SQS server first
+  (``cluster_services.py``), then the same four components with CeleryExecutor and two
+  ``airflow celery worker`` processes; data on S3, uploads announced through SQS.
+
+Both configure Airflow through environment variables (home in ``.airflow/``, this repo's
+``dags/``, API on 127.0.0.1, one JWT and API secret generated per home), migrate the
+metadata DB, start everything, and wait. Ctrl-C (SIGINT to the whole process group) or
+SIGTERM stops every process it started, task processes and servers included: the launcher
+is a child subreaper, so nothing it started can escape to init.
 
 Environment: AIRFLOW_HOME (default .airflow), AIRFLOW_PORT (default 8080),
-PIPELINE_DATA_URL (default data/; or s3://bucket/prefix with the AWS_* variables).
+PIPELINE_DATA_URL (default data/; or s3://bucket/prefix with the AWS_* variables);
+cluster ports PIPELINE_POSTGRES_PORT (5433), PIPELINE_REDIS_PORT (6380), PIPELINE_S3_PORT (9100).
 Any AIRFLOW__SECTION__KEY you set wins.
 Tests and benchmarks import ``Stack`` and ``ApiClient`` from here.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import json
-from contextlib import suppress
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,24 +35,36 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from cluster_services import MotoServer, PostgresServer, RedisServer, Server, free_port, port_is_free  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Scheduler and triggerer would each start a log server on 0.0.0.0; on one machine the
 # api-server reads task logs straight from $AIRFLOW_HOME/logs, so they are not needed.
+# The same holds for the Celery workers here (two on one machine would also fight over 8793).
 COMPONENTS = {
-    "api-server": [],
-    "scheduler": ["--skip-serve-logs"],
-    "dag-processor": [],
-    "triggerer": ["--skip-serve-logs"],
+    "api-server": ["api-server"],
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
 }
-# The scheduler imports these before it forks its LocalExecutor workers; task processes
-# are forked from those workers and inherit them instead of importing them again (~3 s
-# per task, 2.3 s of it Great Expectations). Third-party only: the project's own
+CELERY_WORKERS = {
+    f"worker-{i}": ["celery", "worker", "--concurrency", "2", "--skip-serve-logs", "--celery-hostname", f"worker-{i}@%h"]
+    for i in (1, 2)
+}
+PRELOADING = {"scheduler", *CELERY_WORKERS}  # task processes are forked from these
+CLUSTER_BUCKET, CLUSTER_PREFIX, CLUSTER_QUEUE = "pipeline", "data", "pipeline-inbox"
+SECRETS_FILE = "secrets.json"  # per home, 0600, never committed (the home is git-ignored)
+CLUSTER_ENV_FILE = "cluster.env"
+# The scheduler (and each Celery worker) imports these before it forks its workers; task
+# processes are forked from those workers and inherit them instead of importing them again
+# (~3 s per task, 2.3 s of it Great Expectations). Third-party only: the project's own
 # modules are imported fresh by each task, so edits take effect without a restart.
 # PIPELINE_PRELOAD=0 turns it off.
 PRELOAD_MODULES = ["pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.linear_model", "sklearn.model_selection",
@@ -62,10 +83,14 @@ PR_SET_CHILD_SUBREAPER = 36
 GONE = (ProcessLookupError, psutil.NoSuchProcess, PermissionError)  # a process that exited meanwhile
 
 
-def airflow_env(home: Path, port: int, data_url: str | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment every Airflow process of this project runs with."""
+def airflow_env(home: Path, port: int, data_url: str | None = None, base: dict[str, str] | None = None,
+                profile_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every Airflow process of this project runs with. ``profile_env``: the
+    cluster's settings; its AIRFLOW__* keys yield to yours, the rest (addresses of the servers
+    it started) are forced."""
     env = dict(os.environ if base is None else base)
     venv_bin = str(Path(sys.executable).parent)
+    secrets_ = home_secrets(home)
     defaults = {
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -76,6 +101,9 @@ def airflow_env(home: Path, port: int, data_url: str | None = None, base: dict[s
         "AIRFLOW__API__PORT": str(port),
         # Task workers reach the API here; must follow the port or every task fails.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        # Every component signs and checks task tokens with the same keys.
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets_["jwt_secret"],
+        "AIRFLOW__API__SECRET_KEY": secrets_["api_secret_key"],
         # Latency over idle CPU: the scheduler loop sleeps 0.1 s instead of 1 s when idle.
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
@@ -84,6 +112,11 @@ def airflow_env(home: Path, port: int, data_url: str | None = None, base: dict[s
         "MPLBACKEND": "Agg",
         "PIPELINE_PRELOAD": "1",
     }
+    for key, value in (profile_env or {}).items():
+        if key.startswith("AIRFLOW__"):
+            env.setdefault(key, value)
+        else:
+            env[key] = value
     for key, value in defaults.items():
         env.setdefault(key, value)
     env["AIRFLOW_HOME"] = str(home)
@@ -93,6 +126,17 @@ def airflow_env(home: Path, port: int, data_url: str | None = None, base: dict[s
     preload = PRELOAD_MODULES + (OBJECT_STORAGE_PRELOAD if "://" in env.get("PIPELINE_DATA_URL", "") else [])
     env["PIPELINE_PRELOAD_MODULES"] = ",".join(preload) if env["PIPELINE_PRELOAD"] != "0" else ""
     return env
+
+
+def home_secrets(home: Path) -> dict[str, str]:
+    """The JWT and API secrets of this Airflow home: generated once, kept private (0600)."""
+    path = home / SECRETS_FILE
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"jwt_secret": secrets.token_urlsafe(48), "api_secret_key": secrets.token_urlsafe(48)}, fh)
+    return json.loads(path.read_text())
 
 
 class ApiClient:
@@ -165,32 +209,88 @@ class ApiClient:
 
 @dataclass
 class Stack:
-    """The four Airflow components, each in its own process group, logs under ``$AIRFLOW_HOME/logs``."""
+    """The Airflow components (and, in the cluster profile, the servers they need), each in its
+    own process group, logs under ``$AIRFLOW_HOME/logs/components``."""
 
     home: Path
     port: int
     data_url: str | None = None
+    profile: str = "local"
+    ports: dict[str, int] = field(default_factory=dict)  # cluster: postgres, redis, s3
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    services: list[Server] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.env = airflow_env(self.home, self.port, self.data_url)
+        if self.profile not in ("local", "cluster"):
+            raise ValueError(f"unknown profile {self.profile!r}")
         self.log_dir = self.home / "logs" / "components"
         self.api = ApiClient(f"http://127.0.0.1:{self.port}", self.home)
+        self.components = {**COMPONENTS, **(CELERY_WORKERS if self.profile == "cluster" else {})}
+        self.env = airflow_env(self.home, self.port, self.data_url)
+        self.cluster_env: dict[str, str] = {}
+        self.prepared = False
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _airflow(self, *args: str) -> list[str]:
-        if args[0] == "scheduler":
+    def _airflow(self, name: str) -> list[str]:
+        args = self.components[name]
+        if name in PRELOADING:
             return [sys.executable, "-c", PRELOAD_AND_RUN, *args]
         return [str(Path(sys.executable).parent / "airflow"), *args]
 
-    def migrate(self) -> None:
+    def start_services(self) -> None:
+        """Cluster profile: PostgreSQL, Redis and (unless PIPELINE_DATA_URL names your own S3)
+        the moto S3 server with a bucket and an upload-notification queue; then the Airflow
+        environment that points at them. Local profile: nothing to start."""
+        become_subreaper()
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.prepared = True
+        if self.profile != "cluster":
+            return
+        postgres = PostgresServer(self.log_dir / "postgres.log", self.home / "postgres", self.ports.get("postgres"))
+        redis = RedisServer(self.log_dir / "redis.log", self.home / "redis", self.ports.get("redis"))
+        for server in (postgres, redis):
+            self.services.append(server)
+            server.start()
+        settings = {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url,
+            "AIRFLOW__CELERY__BROKER_URL": redis.url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{postgres.url}",
+            # A worker that vanishes leaves its task "running"; notice it after 60 s, not 300 s.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+        }
+        if (self.data_url or "").startswith("s3://"):  # your own S3: its AWS_* and queue come from your env
+            self.cluster_env = {k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                                           "AWS_DEFAULT_REGION", "PIPELINE_INBOX_QUEUE") if os.environ.get(k)}
+        else:
+            s3 = MotoServer(self.log_dir / "s3.log", self.ports.get("s3"))
+            self.services.append(s3)
+            s3.start()
+            s3.new_bucket(CLUSTER_BUCKET)
+            queue = s3.notify_uploads(CLUSTER_BUCKET, f"{CLUSTER_PREFIX}/inbox/", CLUSTER_QUEUE)
+            self.data_url = f"s3://{CLUSTER_BUCKET}/{CLUSTER_PREFIX}"
+            self.cluster_env = {**s3.env, "PIPELINE_INBOX_QUEUE": queue}
+        self.cluster_env["PIPELINE_DATA_URL"] = self.data_url
+        self.env = airflow_env(self.home, self.port, self.data_url, profile_env={**settings, **self.cluster_env})
+
+    def write_cluster_env(self) -> Path:
+        """What a user needs to upload files (``make upload`` reads it): KEY=VALUE lines, 0600."""
+        path = self.home / CLUSTER_ENV_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.writelines(f"{k}={v}\n" for k, v in self.cluster_env.items())
+        return path
+
+    def migrate(self) -> None:
+        if not self.prepared:
+            self.start_services()
         with open(self.log_dir / "db-migrate.log", "wb") as log:
-            done = subprocess.run(self._airflow("db", "migrate"), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home)
+            done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=self.env, stdout=log,
+                                  stderr=subprocess.STDOUT, cwd=self.home)
         if done.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed; see {self.log_dir / 'db-migrate.log'}")
 
@@ -198,10 +298,10 @@ class Stack:
         if not port_is_free(self.port):
             raise RuntimeError(f"port {self.port} is already in use on 127.0.0.1: set AIRFLOW_PORT to a free port")
         become_subreaper()
-        for name, args in COMPONENTS.items():
+        for name in self.components:
             log = open(self.log_dir / f"{name}.log", "ab")
             self.procs[name] = subprocess.Popen(
-                self._airflow(name, *args), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True
+                self._airflow(name), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True
             )
             log.close()
 
@@ -216,114 +316,60 @@ class Stack:
         raise TimeoutError(f"Airflow not healthy after {timeout:.0f} s; see {self.log_dir}")
 
     def dead_components(self) -> list[str]:
-        return [name for name, p in self.procs.items() if p.poll() is not None]
+        return [name for name, p in self.procs.items() if p.poll() is not None] + [
+            s.name for s in self.services if not s.alive()]
 
     def pids(self) -> set[int]:
         """Every live process this launcher started, however deep."""
         return {p.pid for p in psutil.Process().children(recursive=True)}
 
+    def _service_pids(self) -> set[int]:
+        pids: set[int] = set()
+        for server in self.services:
+            if server.alive():
+                with suppress(psutil.NoSuchProcess):
+                    root = psutil.Process(server.process.pid)
+                    pids |= {root.pid} | {c.pid for c in root.children(recursive=True)}
+        return pids
+
     def stop(self, grace: float = 10.0) -> dict[str, Any]:
-        """SIGTERM everything below us, wait ``grace`` s, SIGKILL what is left. Returns what it took."""
+        """Airflow first (SIGTERM, ``grace`` s, then SIGKILL), then the servers it used, each
+        its own way. Returns what it took."""
         started = time.monotonic()
         me = psutil.Process()
+
+        def airflow_left() -> list[psutil.Process]:
+            services = self._service_pids()
+            return [c for c in me.children(recursive=True) if c.pid not in services]
+
         for proc in self.procs.values():
             with suppress(*GONE):
                 os.killpg(proc.pid, signal.SIGTERM)
-        for child in me.children(recursive=True):
+        for child in airflow_left():
             with suppress(*GONE):
                 child.terminate()
         killed: list[int] = []
         while time.monotonic() - started < grace:
             _reap()
-            if not me.children(recursive=True):
+            if not airflow_left():
                 break
             time.sleep(0.1)
-        for child in me.children(recursive=True):
+        for child in airflow_left():
             with suppress(*GONE):
                 child.kill()
                 killed.append(child.pid)
+        for server in reversed(self.services):
+            server.stop()
         deadline = time.monotonic() + 5
         while me.children(recursive=True) and time.monotonic() < deadline:
             _reap()
             time.sleep(0.05)
+        for child in me.children(recursive=True):  # nothing may outlive the launcher
+            with suppress(*GONE):
+                child.kill()
+                killed.append(child.pid)
         _reap()
         return {"seconds": round(time.monotonic() - started, 2), "killed": killed, "left": [p.pid for p in me.children(recursive=True)]}
-
-
-@dataclass
-class MotoServer:
-    """An S3 + SQS server (``moto_server`` from PyPI) on 127.0.0.1, in memory: what the tests
-    and benchmarks run the S3 backend against. Its own process group; ``stop`` ends it."""
-
-    log_path: Path
-    port: int = field(default_factory=lambda: free_port())
-    process: subprocess.Popen | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The standard variables every S3 client here (boto3, s3fs, Airflow's hooks) reads."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1"}
-
-    def start(self, timeout: float = 30) -> MotoServer:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while port_is_free(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"moto_server did not start on port {self.port}; see {self.log_path}")
-            time.sleep(0.1)
-        return self
-
-    def new_bucket(self, name: str | None = None) -> str:
-        """Create a bucket (a fresh unique one by default) and return its name."""
-        import uuid
-
-        import boto3
-
-        name = name or f"bucket-{uuid.uuid4().hex[:12]}"
-        boto3.client("s3", endpoint_url=self.endpoint, **{k.lower(): v for k, v in self.env.items()
-                                                          if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
-                     region_name=self.env["AWS_DEFAULT_REGION"]).create_bucket(Bucket=name)
-        return name
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        with suppress(*GONE):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with suppress(*GONE):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_is_free(port: int) -> bool:
-    """Nothing listens on 127.0.0.1:port (connections in TIME_WAIT do not count)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def become_subreaper() -> None:
@@ -342,7 +388,10 @@ def _reap() -> None:
             return
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the pipeline's Airflow stack in the foreground; Ctrl-C stops it.")
+    parser.add_argument("--profile", choices=["local", "cluster"], default="local")
+    args = parser.parse_args(argv)
     home = Path(os.environ.get("AIRFLOW_HOME", REPO_ROOT / ".airflow")).resolve()
     port = int(os.environ.get("AIRFLOW_PORT", "8080"))
     sys.path.insert(0, str(REPO_ROOT))
@@ -350,10 +399,11 @@ def main() -> int:
     from tasks.store import part_uri
 
     settings = Settings.from_env()
-    stack = Stack(home=home, port=port, data_url=settings.data_url)
-    inbox = part_uri(settings.data_url, "inbox")
-    how_to_drop = (f"Upload a CSV to {inbox}/ (make upload FILE=x.csv)" if settings.on_object_storage
-                   else f"Drop a CSV into {inbox.removeprefix('file://')}")
+    cluster = args.profile == "cluster"
+    ports = {name: int(os.environ.get(f"PIPELINE_{name.upper()}_PORT", default))
+             for name, default in (("postgres", 5433), ("redis", 6380), ("s3", 9100))}
+    stack = Stack(home=home, port=port, data_url=settings.data_url if (not cluster or settings.on_object_storage) else None,
+                  profile=args.profile, ports=ports)
 
     stopping = {"requested": False}
 
@@ -367,13 +417,18 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    print(f"Airflow home: {home}\nData:         {settings.data_url}\nPreparing the metadata DB...", flush=True)
     started = time.monotonic()
     code = 0
     try:
+        print(f"Airflow home: {home}  (profile: {args.profile})", flush=True)
+        if cluster:
+            print("Starting PostgreSQL, Redis and the S3 server...", flush=True)
+        stack.start_services()
+        data_url = stack.data_url or settings.data_url
+        print(f"Data:         {data_url}\nPreparing the metadata DB...", flush=True)
         stack.migrate()
         stack.start()
-        print(f"Starting {', '.join(COMPONENTS)} (logs: {stack.log_dir})...", flush=True)
+        print(f"Starting {', '.join(stack.components)} (logs: {stack.log_dir})...", flush=True)
         while not stopping["requested"]:
             try:
                 stack.wait_healthy(timeout=1.0)
@@ -382,15 +437,33 @@ def main() -> int:
                 continue
         took = time.monotonic() - started
         if not stopping["requested"]:
+            inbox = part_uri(data_url, "inbox")
+            if cluster:
+                env_file = stack.write_cluster_env()
+                how_to_drop = (
+                    f"Upload a CSV to {inbox}/ : make upload FILE=x.csv\n"
+                    f"  or: set -a; . {env_file}; set +a; aws s3 cp x.csv {inbox}/\n"
+                    f"S3 endpoint and credentials for your tools: {env_file}"
+                )
+            elif "://" in data_url:
+                how_to_drop = f"Upload a CSV to {inbox}/ (make upload FILE=x.csv)"
+            else:
+                how_to_drop = f"Drop a CSV into {inbox.removeprefix('file://')}"
             print(
                 f"\nAirflow is up after {took:.0f} s: {stack.url}  (Assets page: {stack.url}/assets)\n"
                 f"Log in as 'admin'; the generated password is in {home / PASSWORD_FILE}: {stack.api.password()}\n"
-                f"{how_to_drop} to run the pipeline. Ctrl-C stops everything.",
+                f"{how_to_drop}\nCtrl-C stops everything.",
                 flush=True,
             )
+        reported: set[str] = set()
         while not stopping["requested"]:
-            if dead := stack.dead_components():
-                print(f"{dead} exited unexpectedly; see {stack.log_dir}. Stopping.", file=sys.stderr, flush=True)
+            dead = [d for d in stack.dead_components() if d not in reported]
+            workers = [d for d in dead if d in CELERY_WORKERS]
+            if workers:  # like a lost machine: the other worker carries on
+                print(f"{workers} exited; the other workers carry on (see {stack.log_dir}).", file=sys.stderr, flush=True)
+                reported |= set(workers)
+            if core := [d for d in dead if d not in CELERY_WORKERS]:
+                print(f"{core} exited unexpectedly; see {stack.log_dir}. Stopping.", file=sys.stderr, flush=True)
                 code = 1
                 break
             time.sleep(0.5)
@@ -398,8 +471,9 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         code = 1
     finally:
-        print("Stopping Airflow...", flush=True)
+        print("Stopping Airflow" + (", then PostgreSQL, Redis and the S3 server" if cluster else "") + "...", flush=True)
         result = stack.stop()
+        (home / CLUSTER_ENV_FILE).unlink(missing_ok=True)  # its endpoint is gone
         print(f"Stopped in {result['seconds']} s" + (f" (killed {len(result['killed'])} stragglers)" if result["killed"] else "") + ".", flush=True)
     return code
 

@@ -12,130 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import signal
-import subprocess
 import time
-from pathlib import Path
-from typing import Any, Callable
 
-import psutil
 import pytest
 
-from airflow_stack import ApiClient, free_port, port_is_free
-from conftest import REPO_ROOT, everything, iris_sample
-from tasks.store import Store, open_store
+from airflow_stack import port_is_free
+from conftest import everything, iris_sample
+from e2e_support import DAGS, RunningStack, wait_for
 
 pytestmark = pytest.mark.e2e
-DAGS = ["ingest", "preprocess", "train", "evaluate"]
-CHAIN_TIMEOUT = 180
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = CHAIN_TIMEOUT, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-class RunningStack:
-    def __init__(self, root: Path, data_url: str):
-        self.root, self.home, self.port = root, root / "airflow", free_port()
-        self.data_url = data_url
-        self.store: Store = open_store(data_url)
-        self.log = root / "make-run.log"
-        env = {**os.environ, "AIRFLOW_HOME": str(self.home), "PIPELINE_DATA_URL": data_url, "AIRFLOW_PORT": str(self.port)}
-        with open(self.log, "wb") as out:
-            # A session of its own, like a terminal's foreground job: Ctrl-C = SIGINT to this group.
-            self.make = subprocess.Popen(["make", "run"], cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self.api = ApiClient(f"http://127.0.0.1:{self.port}", self.home)
-        self.seen: dict[int, float] = {}
-
-    def remember_processes(self) -> None:
-        """Record every process under `make run` (pid -> create time, to survive pid reuse)."""
-        try:
-            children = psutil.Process(self.make.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return
-        for p in children:
-            try:
-                self.seen[p.pid] = p.create_time()
-            except psutil.NoSuchProcess:
-                pass
-
-    def alive(self) -> list[str]:
-        out = []
-        for pid, created in self.seen.items():
-            try:
-                p = psutil.Process(pid)
-                if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
-                    out.append(f"{pid} {' '.join(p.cmdline())[:120]}")
-            except psutil.NoSuchProcess:
-                pass
-        return out
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def successes(self, dag_id: str) -> int:
-        return sum(r["state"] == "success" for r in self.api.dag_runs(dag_id))
-
-    def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return self.api.dag_runs(dag_id)
-
-    def drop(self, name: str, content: str) -> None:
-        """Deliver a file the way a person would: copied into the local inbox (not
-        atomically), or uploaded to the bucket's inbox/ prefix."""
-        if self.store.backend.can_rename:
-            staging = self.root / "staging" / name
-            staging.parent.mkdir(exist_ok=True)
-            staging.write_text(content)
-            shutil.copy(staging, Path(self.store.backend.path("inbox")) / name)
-            return
-        import boto3
-
-        bucket, _, prefix = self.data_url.removeprefix("s3://").partition("/")
-        boto3.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/inbox/{name}", Body=content.encode())
-
-    def inbox_is_empty(self) -> bool:
-        return not [k for k in everything(self.store) if k.startswith(("inbox/", "claimed/"))]
-
-    def read_json(self, key: str) -> Any:
-        return self.store.backend.read_json(key)
-
-    def wait_chain(self, before: dict[str, set[str]], dags: list[str] = DAGS) -> None:
-        """Wait until each DAG has a new successful run; fail fast if a new run failed."""
-        for dag_id in dags:
-            wait_for(f"a new successful {dag_id} run", lambda d=dag_id: self.api.new_successful_run(d, before[d]))
-
-    def run_ids(self) -> dict[str, set[str]]:
-        return self.api.run_ids(DAGS)
-
-    def stop(self, timeout: float = 60) -> float:
-        started = time.monotonic()
-        if self.make.poll() is None:
-            os.killpg(self.make.pid, signal.SIGINT)
-            try:
-                self.make.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        return time.monotonic() - started
-
-    def force_cleanup(self) -> None:
-        for pid, created in self.seen.items():
-            try:
-                p = psutil.Process(pid)
-                if p.create_time() == created:
-                    p.kill()
-            except psutil.NoSuchProcess:
-                pass
-        try:
-            os.killpg(self.make.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture(scope="module", params=["local", "s3"])
@@ -145,16 +30,8 @@ def stack(request, tmp_path_factory):
         data_url = str(root / "data")
     else:
         data_url = f"s3://{request.getfixturevalue('s3_server').new_bucket()}/data"
-    running = RunningStack(root, data_url)
-    try:
-        wait_for("Airflow to be healthy", lambda: running.make.poll() is not None or running.api.healthy(), timeout=240)
-        assert running.make.poll() is None, running.log_tail()
-        running.remember_processes()
+    with RunningStack(root, data_url).started() as running:
         yield running
-    finally:
-        running.remember_processes()
-        running.stop()
-        running.force_cleanup()
 
 
 def _champion_model_sha(stack: RunningStack) -> tuple[str, str]:

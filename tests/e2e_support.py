@@ -1,0 +1,154 @@
+"""What the end-to-end tests share: a real stack started with `make run` or `make cluster` in its
+own session (like a terminal's foreground job), bounded waits, drops on any backend, and a
+stop that checks nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+import psutil
+
+from airflow_stack import ApiClient, free_port
+from conftest import REPO_ROOT, everything
+from tasks.store import Store, open_store
+
+DAGS = ["ingest", "preprocess", "train", "evaluate"]
+CHAIN_TIMEOUT = 180
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = CHAIN_TIMEOUT, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class RunningStack:
+    """``make <target>`` with its home under ``root`` and its data at ``data_url``."""
+
+    def __init__(self, root: Path, data_url: str, target: str = "run", env: dict[str, str] | None = None):
+        self.root, self.home, self.port = root, root / "airflow", free_port()
+        self.data_url = data_url
+        self.target = target
+        self.log = root / f"make-{target}.log"
+        self.env = {**os.environ, **(env or {}), "AIRFLOW_HOME": str(self.home), "AIRFLOW_PORT": str(self.port)}
+        if target == "run":
+            self.env["PIPELINE_DATA_URL"] = data_url
+        self.store: Store = open_store(data_url)
+        self.api = ApiClient(f"http://127.0.0.1:{self.port}", self.home)
+        self.seen: dict[int, float] = {}
+        self.make: subprocess.Popen | None = None
+
+    @contextmanager
+    def started(self, timeout: float = 240) -> Iterator[RunningStack]:
+        """Start, wait (bounded) until healthy, yield; stop everything afterwards, also on failure."""
+        with open(self.log, "wb") as out:
+            # A session of its own, like a terminal's foreground job: Ctrl-C = SIGINT to this group.
+            self.make = subprocess.Popen(["make", self.target], cwd=REPO_ROOT, env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for("Airflow to be healthy", lambda: self.make.poll() is not None or self.api.healthy(), timeout=timeout)
+            assert self.make.poll() is None, self.log_tail()
+            self.remember_processes()
+            yield self
+        finally:
+            self.remember_processes()
+            self.stop()
+            self.force_cleanup()
+
+    def remember_processes(self) -> None:
+        """Record every process under `make` (pid -> create time, to survive pid reuse)."""
+        if self.make is None:
+            return
+        try:
+            children = psutil.Process(self.make.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        for p in children:
+            try:
+                self.seen[p.pid] = p.create_time()
+            except psutil.NoSuchProcess:
+                pass
+
+    def alive(self) -> list[str]:
+        out = []
+        for pid, created in self.seen.items():
+            try:
+                p = psutil.Process(pid)
+                if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(f"{pid} {' '.join(p.cmdline())[:120]}")
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def successes(self, dag_id: str) -> int:
+        return sum(r["state"] == "success" for r in self.api.dag_runs(dag_id))
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.api.dag_runs(dag_id)
+
+    def drop(self, name: str, content: str) -> None:
+        """Deliver a file the way a person would: copied into the local inbox (not
+        atomically), or uploaded to the bucket's inbox/ prefix."""
+        if self.store.backend.can_rename:
+            staging = self.root / "staging" / name
+            staging.parent.mkdir(exist_ok=True)
+            staging.write_text(content)
+            shutil.copy(staging, Path(self.store.backend.path("inbox")) / name)
+            return
+        import boto3
+
+        bucket, _, prefix = self.data_url.removeprefix("s3://").partition("/")
+        s3 = boto3.client("s3", endpoint_url=self.store.backend.fs.client_kwargs.get("endpoint_url"))
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/inbox/{name}", Body=content.encode())
+
+    def inbox_is_empty(self) -> bool:
+        return not [k for k in everything(self.store) if k.startswith(("inbox/", "claimed/"))]
+
+    def read_json(self, key: str) -> Any:
+        return self.store.backend.read_json(key)
+
+    def wait_chain(self, before: dict[str, set[str]], dags: list[str] = DAGS) -> None:
+        """Wait until each DAG has a new successful run; fail fast if a new run failed."""
+        for dag_id in dags:
+            wait_for(f"a new successful {dag_id} run", lambda d=dag_id: self.api.new_successful_run(d, before[d]))
+
+    def run_ids(self) -> dict[str, set[str]]:
+        return self.api.run_ids(DAGS)
+
+    def stop(self, timeout: float = 60) -> float:
+        started = time.monotonic()
+        if self.make is not None and self.make.poll() is None:
+            os.killpg(self.make.pid, signal.SIGINT)
+            try:
+                self.make.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        return time.monotonic() - started
+
+    def force_cleanup(self) -> None:
+        for pid, created in self.seen.items():
+            try:
+                p = psutil.Process(pid)
+                if p.create_time() == created:
+                    p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        if self.make is not None:
+            try:
+                os.killpg(self.make.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
