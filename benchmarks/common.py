@@ -91,27 +91,35 @@ class Bench:
 
 @contextmanager
 def running_stack(backend: str = "local") -> Iterator[Bench]:
-    """Start the real stack (as `make run` does) in a temp folder, its data on a local folder
-    or on a bucket of a moto S3 server started here; always stop everything."""
+    """Start the real stack (as `make run` / `make cluster` do) in a temp folder and always stop
+    everything. ``local``: data in a folder; ``s3``: data on a bucket of a moto S3 server
+    started here; ``cluster``: the cluster profile (Celery, PostgreSQL, Redis, its own S3)."""
     from tasks.store import open_store
 
     root = Path(tempfile.mkdtemp(prefix="bench-"))
+    root.chmod(0o711)  # the cluster's PostgreSQL runs as the postgres user
     moto = None
     saved = dict(os.environ)
     try:
+        data_url = None
         if backend == "s3":
             moto = MotoServer(log_path=root / "moto_server.log").start()
             os.environ.update(moto.env)
             data_url = f"s3://{moto.new_bucket('bench')}/data"
-        else:
+        elif backend == "local":
             data_url = str(root / "data")
-        stack = Stack(home=root / "airflow", port=free_port(), data_url=data_url)
+        ports = {name: free_port() for name in ("postgres", "redis", "s3")}
+        stack = Stack(home=root / "airflow", port=free_port(), data_url=data_url,
+                      profile="cluster" if backend == "cluster" else "local", ports=ports)
         try:
             started = time.monotonic()
             stack.migrate()
+            if backend == "cluster":
+                os.environ.update(stack.cluster_env)
+                moto = next(s for s in stack.services if isinstance(s, MotoServer))
             stack.start()
             stack.wait_healthy(timeout=300)
-            yield Bench(stack, open_store(data_url), time.monotonic() - started, moto)
+            yield Bench(stack, open_store(stack.data_url), time.monotonic() - started, moto)
         finally:
             stack.stop()
     finally:
@@ -201,6 +209,32 @@ class MemorySampler:
         return max((v for _, v in self.pss), default=0)
 
 
+COMPONENT_NAMES = ["postgres", "redis-server", "moto_server", "worker-1", "worker-2", "api_server", "scheduler",
+                   "dag-processor", "triggerer"]
+
+
+def pss_by_component(root_pid: int | None = None) -> dict[str, tuple[int, int]]:
+    """Summed PSS and process count per component (a process counts for the nearest ancestor
+    that names one), for every process below ``root_pid``."""
+    root = psutil.Process(root_pid or os.getpid())
+    out: dict[str, tuple[int, int]] = {}
+    for p in root.children(recursive=True):
+        try:
+            pss = p.memory_full_info().pss
+            chain = [p, *p.parents()]
+            name = "other"
+            for q in chain:
+                line = " ".join(q.cmdline())
+                if found := next((c for c in COMPONENT_NAMES if c in line), None):
+                    name = found
+                    break
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        total, count = out.get(name, (0, 0))
+        out[name] = (total + pss, count + 1)
+    return out
+
+
 def stack_pss(root_pid: int | None = None) -> tuple[int, int]:
     """(summed PSS, process count) of every process below ``root_pid``."""
     total, count = 0, 0
@@ -223,7 +257,10 @@ def task_names(stack: Stack, runs: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 
 def trigger_event_time(stack: Stack, file_name: str) -> float:
+    """When the inbox watcher reported the file: the polling trigger names it, an SQS
+    notification carries its (URL-encoded) key."""
     for e in stack.api.asset_events():
-        if e["extra"].get("from_trigger") and file_name in e["extra"].get("payload", {}).get("files", []):
+        payload = str(e["extra"].get("payload", {})) if e["extra"].get("from_trigger") else ""
+        if file_name in payload:
             return ts(e["timestamp"])
     return float("nan")

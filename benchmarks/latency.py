@@ -1,9 +1,11 @@
 """Latency: drop -> evaluate success on the real stack, split per stage, against the bare floor.
 
-    python benchmarks/latency.py [N] [--backend local|s3]     (N iris-sized batches, one after another; default 10)
+    python benchmarks/latency.py [N] [--backend local|s3|cluster]     (N iris-sized batches; default 10)
 
 With ``--backend s3`` the data is on a bucket of a moto S3 server started here and each
-drop is an upload to ``inbox/`` (the polling watcher; no settle wait on S3).
+drop is an upload to ``inbox/`` (the polling watcher; no settle wait on S3). With
+``--backend cluster`` the stack is `make cluster`'s: Celery workers, PostgreSQL, Redis, and
+uploads announced through SQS.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def floor(n: int) -> list[dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int, nargs="?", default=10)
-    parser.add_argument("--backend", choices=["local", "s3"], default="local")
+    parser.add_argument("--backend", choices=["local", "s3", "cluster"], default="local")
     args = parser.parse_args()
     n = args.n
     stages: list[dict[str, float]] = []
@@ -69,7 +71,7 @@ def main() -> None:
         print(f"  {key:38s} {med([s[key] for s in stages]):6.2f}")
     print("Bare floor, one process per drop, imports included (median s): " + ", ".join(f"{k} {med([b[k] for b in bare]):.2f}" for k in bare[0]))
     print(f"Latency / floor: {pct(totals, 50) / bare_total:.2f}")
-    if args.backend == "s3":
+    if args.backend != "local":
         print(f"S3 requests per drop (drop -> evaluate success, includes polling meanwhile): median {med(requests_per_drop):.0f}; "
               f"idle: {idle_rate:.1f} requests/s")
     save(f"latency-{args.backend}", {"backend": args.backend, "n": n, "healthy_s": healthy_s, "p50": pct(totals, 50), "p95": pct(totals, 95), "stages": stages,

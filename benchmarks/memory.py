@@ -3,26 +3,31 @@
 PSS splits shared pages between the processes sharing them, so the sum is what the
 stack really costs (summed RSS counts the forked workers' shared pages many times).
 
-    python benchmarks/memory.py
+    python benchmarks/memory.py [--backend local|cluster]
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
-from common import MemorySampler, drop, iris_like, run_ids, running_stack, save, stack_pss, task_names, wait_chain
+from common import MemorySampler, drop, iris_like, pss_by_component, run_ids, running_stack, save, stack_pss, task_names, wait_chain
 
 MiB = 2**20
 
 
 def main() -> None:
-    with running_stack() as bench:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=["local", "cluster"], default="local")
+    backend = parser.parse_args().backend
+    with running_stack(backend) as bench:
         stack, store = bench.stack, bench.store
         wait_chain(stack, {d: set() for d in ("ingest", "preprocess", "train", "evaluate")})
         time.sleep(15)  # let the first run's processes settle
         idle = [stack_pss() for _ in range(5) if not time.sleep(1)]
         idle_pss = sorted(p for p, _ in idle)[len(idle) // 2]
         processes = idle[-1][1]
+        components = pss_by_component()
         rss_sum = sum(p.memory_info().rss for p in __import__("psutil").Process().children(recursive=True))
         before = run_ids(stack)
         with MemorySampler(interval=0.1) as sampler:
@@ -31,13 +36,19 @@ def main() -> None:
             time.sleep(1)
         names = task_names(stack, runs)
     per_task = {names.get(ti, ti): rss / MiB for ti, rss in sampler.task_rss.items()}
-    print(f"Stack idle: {processes} processes, PSS {idle_pss / MiB:.0f} MiB (summed RSS would say {rss_sum / MiB:.0f} MiB)")
+    print(f"Stack ({backend}) idle: {processes} processes, PSS {idle_pss / MiB:.0f} MiB (summed RSS would say {rss_sum / MiB:.0f} MiB)")
+    for name, (pss, count) in sorted(components.items(), key=lambda kv: -kv[1][0]):
+        print(f"  {name:16s} {count:3d} process(es)  PSS {pss / MiB:6.0f} MiB")
     print(f"Stack peak during a run: PSS {sampler.peak_pss / MiB:.0f} MiB")
     print("Peak RSS per task (MiB; shared pages inherited from the scheduler included):")
     for name, mib in sorted(per_task.items()):
         print(f"  {name:40s} {mib:6.0f}")
-    save("memory", {"idle_pss_mib": idle_pss / MiB, "idle_rss_sum_mib": rss_sum / MiB, "processes": processes,
-                    "peak_pss_mib": sampler.peak_pss / MiB, "task_peak_rss_mib": per_task})
+    save(f"memory-{backend}", {
+        "idle_pss_mib": idle_pss / MiB, "idle_rss_sum_mib": rss_sum / MiB, "processes": processes,
+        "components_idle_pss_mib": {k: v[0] / MiB for k, v in components.items()},
+        "components_processes": {k: v[1] for k, v in components.items()},
+        "peak_pss_mib": sampler.peak_pss / MiB, "task_peak_rss_mib": per_task,
+    })
 
 
 if __name__ == "__main__":

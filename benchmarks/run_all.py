@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = [["parse_time.py"], ["validation_time.py"], ["latency.py"], ["latency.py", "--backend", "s3"], ["memory.py"], ["scale.py"]]
+SCRIPTS = [["parse_time.py"], ["validation_time.py"], ["latency.py"], ["latency.py", "--backend", "s3"],
+           ["latency.py", "--backend", "cluster"], ["memory.py"], ["memory.py", "--backend", "cluster"], ["scale.py"]]
 
 if __name__ == "__main__":
     failed = []
