@@ -7,7 +7,7 @@ VENV := .venv
 SYNCED := $(VENV)/.synced
 AIRFLOW_HOME ?= .airflow
 
-.PHONY: run cluster test bench setup system-packages clean-data predict quarantine upload
+.PHONY: run cluster test bench setup system-packages clean-data predict quarantine upload retract release
 
 setup: $(SYNCED)
 
@@ -46,3 +46,11 @@ quarantine: $(SYNCED)  ## List rejected files and batches with their reasons.
 upload: $(SYNCED)  ## Drop a file into the inbox on any backend (a running cluster's too): make upload FILE=x.csv
 	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
 	$(VENV)/bin/python -m tasks.cli upload $(FILE)
+
+retract: $(SYNCED)  ## Take a batch out of the training and held-out data: make retract BATCH=b-... WHY="..."
+	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
+	$(VENV)/bin/python scripts/pipeline_admin.py retract "$(BATCH)" --why "$(WHY)"
+
+release: $(SYNCED)  ## Let a batch the gate quarantined into the data: make release ID=<quarantine id> WHY="..."
+	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
+	$(VENV)/bin/python scripts/pipeline_admin.py release "$(ID)" --why "$(WHY)"

@@ -36,7 +36,7 @@ def main() -> None:
         store.inbox.claim_named(csv.name)
     steps = [
         ("ingest", lambda: ingest(store)),
-        ("validate", lambda: validate_pending(store, settings.suite_file)),
+        ("validate", lambda: validate_pending(store, settings.suite_file, config)),
         ("features", lambda: build_features(store, config)),
         ("train", lambda: train(store, config)),
         ("evaluate", lambda: evaluate_pending(store, config)),

@@ -37,7 +37,7 @@ def main() -> None:
         if stage == "validate":
             import great_expectations  # noqa: F401  (import excluded from the stage time)
 
-        run = lambda: validate_pending(store, settings.suite_file)  # noqa: E731
+        run = lambda: validate_pending(store, settings.suite_file, config)  # noqa: E731
     elif stage == "features":
         from tasks.stages.split import build_features
 

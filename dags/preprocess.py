@@ -21,9 +21,10 @@ from tasks import orchestration as o
 def preprocess():
     @task
     def validate_new_batches(**context) -> dict:
+        from tasks.config import load_config
         from tasks.stages.validate import validate_pending
 
-        return o.emit(context, validate_pending(o.store(), o.SETTINGS.suite_file))
+        return o.emit(context, validate_pending(o.store(), o.SETTINGS.suite_file, load_config(o.SETTINGS.config_file)))
 
     @task(outlets=[o.FEATURES])
     def build_features(gate: dict, **context) -> dict:

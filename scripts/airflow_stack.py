@@ -181,6 +181,13 @@ class ApiClient:
     def patch(self, path: str, body: Any) -> Any:
         return self._request("PATCH", path, body)
 
+    def post(self, path: str, body: Any) -> Any:
+        return self._request("POST", path, body)
+
+    def asset_id(self, name: str) -> int:
+        assets = self.get(f"/api/v2/assets?name_pattern={name}&limit=100")["assets"]
+        return next(a["id"] for a in assets if a["name"] == name)
+
     def healthy(self) -> bool:
         try:
             health = self._request("GET", "/api/v2/monitor/health", token=False, timeout=2)

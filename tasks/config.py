@@ -63,11 +63,15 @@ class PipelineConfig:
     max_train_rows: int = 0
     metric: str = "f1_macro"
     tolerance: float = 0.0
+    label_alpha: float = 0.001
+    label_min_excess: float = 0.2
+    label_min_rows: int = 20
 
 
 def load_config(path: Path) -> PipelineConfig:
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     split, model, promo = raw.get("split", {}), raw.get("model", {}), raw.get("promotion", {})
+    labels = raw.get("label_check", {})
     config = PipelineConfig(
         test_size=float(split.get("test_size", 0.2)),
         seed=int(split.get("seed", 42)),
@@ -76,9 +80,14 @@ def load_config(path: Path) -> PipelineConfig:
         max_train_rows=int(model.get("max_train_rows", 0)),
         metric=str(promo.get("metric", "f1_macro")),
         tolerance=float(promo.get("tolerance", 0.0)),
+        label_alpha=float(labels.get("alpha", PipelineConfig.label_alpha)),
+        label_min_excess=float(labels.get("min_excess", PipelineConfig.label_min_excess)),
+        label_min_rows=int(labels.get("min_rows", PipelineConfig.label_min_rows)),
     )
     if config.metric not in METRICS:
         raise ValueError(f"{path}: promotion.metric must be one of {METRICS}, got {config.metric!r}")
+    if not 0 < config.label_alpha < 1 or not 0 <= config.label_min_excess < 1:
+        raise ValueError(f"{path}: label_check.alpha must be in (0, 1) and min_excess in [0, 1)")
     if not 0 < config.test_size < 1:
         raise ValueError(f"{path}: split.test_size must be between 0 and 1, got {config.test_size}")
     return config

@@ -11,11 +11,14 @@ import fnmatch
 
 import pytest
 
-from conftest import SUITE_FILE, csv_bytes, everything, iris_sample
+from conftest import CONFIG_FILE, SUITE_FILE, csv_bytes, everything, iris_sample
 from tasks.stages.evaluate import evaluate_pending
 from tasks.stages.ingest import ingest
 from tasks.stages.train import train
+from tasks.config import load_config
 from tasks.stages.validate import validate_pending
+
+CONFIG = load_config(CONFIG_FILE)
 
 
 class SimulatedCrash(BaseException):
@@ -78,9 +81,9 @@ def test_the_gate_dying_between_quarantine_and_removal_quarantines_once(store, m
     store.inbox.add_claimed("bad.csv", csv_bytes(bad))
     ingest(store, seed_if_empty=False)
     crash_once(monkeypatch, store.backend, "delete", "raw/*/manifest.json")
-    _run_until_crash(validate_pending, store, SUITE_FILE)
+    _run_until_crash(validate_pending, store, SUITE_FILE, CONFIG)
     assert len(store.batches.pending_validation()) == 1  # still in the data set: the rerun redoes it
-    again = validate_pending(store, SUITE_FILE)
+    again = validate_pending(store, SUITE_FILE, CONFIG)
     assert [q["file"] for q in again.quarantined] == ["bad.csv"]
     assert store.batches.committed() == [] and [e["file"] for e in store.quarantine.entries()] == ["bad.csv"]
     assert [k for k in everything(store) if k.endswith("bad.csv")] == [f"quarantine/{again.quarantined[0]['batch_id']}/bad.csv"]

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import time
 
 import pytest
 
 from airflow_stack import port_is_free
-from conftest import everything, iris_sample
+from conftest import REPO_ROOT, everything, iris_sample
 from e2e_support import DAGS, RunningStack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -109,19 +110,21 @@ def test_the_next_good_drop_goes_through(stack):
     assert stack.store.registry.versions() == ["v0001", "v0002", "v0003"]
 
 
-def test_a_worse_challenger_is_trained_evaluated_and_not_promoted(stack):
-    before = stack.run_ids()
+def test_shuffled_labels_are_stopped_by_the_label_check_before_training(stack):
+    before = {d: stack.successes(d) for d in DAGS}
     champion_before = _champion_model_sha(stack)
     scrambled = iris_sample(600, seed=104)  # valid for the suite, labels shuffled across classes
     scrambled["target"] = scrambled["target"].sample(frac=1.0, random_state=3).to_numpy()
     stack.drop("scrambled_labels.csv", scrambled.to_csv(index=False))
-    stack.wait_chain(before)
-    metrics = stack.api.asset_events(source_dag_id="evaluate")[0]["extra"]
-    assert metrics["version"] == "v0004" and metrics["decision"] == "rejected", metrics
-    assert metrics["f1_macro"] < metrics["champion_f1_macro"]
+    wait_for("ingest to succeed", lambda: stack.successes("ingest") > before["ingest"])
+    wait_for("preprocess to fail", lambda: len([r for r in stack.runs("preprocess") if r["state"] == "failed"]) == 2)
+    entry = next(e for e in stack.store.quarantine.entries() if e["file"] == "scrambled_labels.csv")
+    assert entry["stage"] == "label_check" and "labels may be shuffled or mis-mapped" in entry["reason"]
+    assert entry["label_check"]["disagreement_rate"] > 0.5
+    time.sleep(3)
+    assert {d: stack.successes(d) for d in DAGS[2:]} == {d: before[d] for d in DAGS[2:]}
     assert _champion_model_sha(stack) == champion_before
-    report = stack.store.reports.metrics("v0004")
-    assert report["decision"] == "rejected" and stack.store.backend.exists("models/v0004/model.joblib")
+    assert stack.store.registry.versions() == ["v0001", "v0002", "v0003"]  # nothing trained on it
 
 
 def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack):
@@ -158,6 +161,28 @@ def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack
         good_batch in e["extra"].get("passed_batches", []) for e in stack.api.asset_events(source_dag_id="preprocess")))
     wait_for("train and evaluate to run on it", lambda: all(
         any(r["state"] == "success" and r["dag_run_id"] not in before[d] for r in stack.runs(d)) for d in ("train", "evaluate")))
+
+
+def test_make_retract_takes_a_batch_out_and_the_chain_rebuilds_without_it(stack):
+    before = stack.run_ids()
+    champion = stack.read_json("models/champion.json")["version"]
+    batch_id = next(k.split("/")[1] for k in everything(stack.store) if k.endswith("/team_batch_1.csv"))
+    features_before = stack.api.asset_events(source_dag_id="preprocess")[0]["extra"]
+    refused = subprocess.run(["make", "-s", "retract", "BATCH=b-0000000000000000", "WHY=typo"], cwd=REPO_ROOT,
+                             env=stack.env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "error: no batch" in refused.stderr and "Traceback" not in refused.stderr
+    done = subprocess.run(["make", "-s", "retract", f"BATCH={batch_id}", "WHY=exported from the wrong sheet"], cwd=REPO_ROOT,
+                          env=stack.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    stack.wait_chain(before, dags=DAGS[1:])
+    raw = next(e for e in stack.api.asset_events() if e["extra"].get("retracted") == batch_id)
+    assert raw["extra"]["why"] == "exported from the wrong sheet" and raw["extra"]["from_rest_api"]
+    features = stack.api.asset_events(source_dag_id="preprocess")[0]["extra"]
+    assert features["total_batches"] == features_before["total_batches"] - 1
+    metrics = stack.api.asset_events(source_dag_id="evaluate")[0]["extra"]
+    assert metrics["decision"] == "promoted" and f"champion {champion} was trained on retracted batch" in metrics["reason"]
+    assert stack.read_json("models/champion.json")["version"] == metrics["version"] != champion
+    assert stack.store.batches.retraction(batch_id)["why"] == "exported from the wrong sheet"
 
 
 def test_ctrl_c_stops_every_process_it_started(stack):

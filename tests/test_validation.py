@@ -8,11 +8,14 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SUITE_FILE, csv_bytes, everything, iris_sample
+from conftest import CONFIG_FILE, SUITE_FILE, csv_bytes, everything, iris_sample
 from tasks.contract import SuiteLoadError, build_suite, load_suite_json, validate_frame
 from tasks.schema import COLUMNS
 from tasks.stages.ingest import ingest
+from tasks.config import load_config
 from tasks.stages.validate import validate_pending
+
+CONFIG = load_config(CONFIG_FILE)
 
 
 def test_every_expectation_in_the_file_loads_and_explains_itself():
@@ -67,7 +70,7 @@ def _bad_cases() -> dict[str, tuple[bytes, str]]:
 
 def _run_gate(store, name: str, content: bytes):
     store.inbox.add_claimed(name, content)
-    return ingest(store, seed_if_empty=False), validate_pending(store, SUITE_FILE)
+    return ingest(store, seed_if_empty=False), validate_pending(store, SUITE_FILE, CONFIG)
 
 
 @pytest.mark.parametrize("case", list(_bad_cases()))
@@ -93,7 +96,7 @@ def test_a_mixed_drop_quarantines_the_bad_and_passes_the_good(store):
     store.inbox.add_claimed("good.csv", csv_bytes(iris_sample(30, seed=8)))
     store.inbox.add_claimed("bad.csv", bad)
     ingest(store, seed_if_empty=False)
-    gate = validate_pending(store, SUITE_FILE)
+    gate = validate_pending(store, SUITE_FILE, CONFIG)
     assert [p["file"] for p in gate.passed] == ["good.csv"] and [q["file"] for q in gate.quarantined] == ["bad.csv"]
     assert gate.failure() is None  # something passed: the run goes on
     assert [m["batch_id"] for m in store.batches.validated()] == [gate.passed[0]["batch_id"]]
@@ -101,7 +104,7 @@ def test_a_mixed_drop_quarantines_the_bad_and_passes_the_good(store):
 
 def test_a_validated_batch_is_never_validated_again(store):
     _run_gate(store, "good.csv", csv_bytes(iris_sample(30, seed=9)))
-    again = validate_pending(store, SUITE_FILE)
+    again = validate_pending(store, SUITE_FILE, CONFIG)
     assert again.passed == [] and again.quarantined == []
 
 

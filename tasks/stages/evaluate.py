@@ -67,6 +67,15 @@ def evaluate_pending(store: Store, config: PipelineConfig) -> EvaluationResult:
     return EvaluationResult([evaluate_version(store, v, config) for v in store.registry.unevaluated()])
 
 
+def _retracted_lineage(store: Store, champion: dict[str, Any]) -> list[str]:
+    """Batches the champion was trained on that have since been retracted."""
+    try:
+        lineage = {b["batch_id"] for b in store.registry.card(champion["version"])["training_batches"]}
+    except (FileNotFoundError, ValueError, KeyError):
+        return []
+    return sorted(lineage & store.batches.retracted())
+
+
 def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict[str, Any]:
     """Score ``version`` against the champion, publish the report, promote or not."""
     features = store.features.current()
@@ -83,7 +92,10 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
         champion = store.registry.champion()
     except (ValueError, OSError) as exc:
         champion, champion_note = None, f"champion pointer unreadable ({exc})"
-    if champion is not None and champion["version"] != version:
+    retracted = _retracted_lineage(store, champion) if champion is not None else []
+    if retracted:  # its score on any split says nothing: it learned from data we took back
+        champion_note = f"champion {champion['version']} was trained on retracted batch(es) {', '.join(retracted)}"
+    elif champion is not None and champion["version"] != version:
         try:
             champion_scores = score(store.registry.load(champion["version"]), X, y)
             champion_version = champion["version"]
@@ -96,7 +108,9 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
         metric=config.metric,
         tolerance=config.tolerance,
     )
-    if champion_note:
+    if retracted:
+        reason = f"{champion_note}; {version}, trained without them, takes its place"
+    elif champion_note:
         reason = f"{champion_note}; {reason}"
     now = datetime.now(UTC).isoformat(timespec="seconds")
     metrics = {

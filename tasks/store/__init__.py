@@ -77,6 +77,28 @@ class Store:
         return record
 
 
+    def release_batch(self, quarantine_id: str, validation: dict[str, Any]) -> dict[str, Any]:
+        """Move a batch the gate quarantined back into the data set, as validated: the batch
+        is committed first and the quarantine entry removed after (a crash in between leaves
+        both, and releasing again only finishes the removal)."""
+        reason = self.quarantine.reason(quarantine_id)
+        if reason is None:
+            raise KeyError(f"no quarantine entry {quarantine_id!r}")
+        batch_key = self.quarantine.key(quarantine_id, "batch/data.parquet")
+        if "batch_id" not in reason or not self.backend.exists(batch_key):
+            raise ValueError(f"quarantine/{quarantine_id} holds no batch (it was rejected at {reason['stage']}: "
+                             f"{reason['reason']}); fix the file and drop it again")
+        manifest = self.batches.manifest(reason["batch_id"])
+        if manifest is None:
+            manifest = {
+                "batch_id": reason["batch_id"], "source_file": reason["file"], "sha256": reason["sha256"], "rows": reason["rows"],
+                "ingested_at": reason["quarantined_at"], "released_from": quarantine_id,
+            }
+            self.batches.restore(manifest, batch_key, self.quarantine.key(quarantine_id, reason["file"]), validation)
+        self.quarantine.remove(quarantine_id)
+        return manifest
+
+
 def open_store(data_url: str | None = None) -> Store:
     """The store at ``data_url``, or at ``PIPELINE_DATA_URL`` (default: the repo's ``data/``)."""
     from tasks.config import Settings

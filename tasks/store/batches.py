@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pandas is imported where data is read: DAG files parse with
     import pandas as pd
 
 RAW, ARCHIVE = "raw", "archive"
-DATA_FILE, MANIFEST, VALIDATION = "data.parquet", "manifest.json", "validation.json"
+DATA_FILE, MANIFEST, VALIDATION, RETRACTION = "data.parquet", "manifest.json", "validation.json", "retraction.json"
 
 
 def batch_id_for(sha256: str) -> str:
@@ -61,11 +61,32 @@ class Batches(StorePart):
         self.backend.write_json(f"{RAW}/{batch_id}/{VALIDATION}", record)
 
     def pending_validation(self) -> list[dict[str, Any]]:
-        """Committed batches the gate has not passed yet, in ingest order."""
-        return [m for m in self.committed() if self.validation(m["batch_id"]) is None]
+        """Committed batches the gate has not passed yet (and not retracted), in ingest order."""
+        return [m for m in self.committed() if self.validation(m["batch_id"]) is None and not self.retraction(m["batch_id"])]
 
     def validated(self) -> list[dict[str, Any]]:
-        return [m for m in self.committed() if self.validation(m["batch_id"]) is not None]
+        """The data set: committed batches the gate passed and nobody retracted, in ingest order."""
+        return [m for m in self.committed() if self.validation(m["batch_id"]) is not None and not self.retraction(m["batch_id"])]
+
+    def retraction(self, batch_id: str) -> dict[str, Any] | None:
+        return self.backend.read_json_or_none(f"{RAW}/{batch_id}/{RETRACTION}")
+
+    def retract(self, batch_id: str, record: dict[str, Any]) -> None:
+        """Take a batch out of the data set for good, keeping it (and why) for the record."""
+        self.backend.write_json(f"{RAW}/{batch_id}/{RETRACTION}", record)
+
+    def retracted(self) -> set[str]:
+        return {m["batch_id"] for m in self.committed() if self.retraction(m["batch_id"])}
+
+    def restore(self, manifest: dict[str, Any], data_key: str, original_key: str | None, validation: dict[str, Any]) -> None:
+        """Bring a batch back from another part of the store (a released quarantine entry):
+        content, original and validation record first, the manifest last."""
+        batch_id = manifest["batch_id"]
+        self.backend.copy(data_key, f"{RAW}/{batch_id}/{DATA_FILE}")
+        if original_key is not None and self.backend.exists(original_key):
+            self.backend.copy(original_key, self.original_key(manifest))
+        self.backend.write_json(f"{RAW}/{batch_id}/{VALIDATION}", validation)
+        self.backend.write_json(f"{RAW}/{batch_id}/{MANIFEST}", manifest)
 
     def data_key(self, batch_id: str) -> str:
         return f"{RAW}/{batch_id}/{DATA_FILE}"

@@ -65,6 +65,11 @@ class Quarantine(StorePart):
     def reason(self, quarantine_id: str) -> dict[str, Any] | None:
         return self.backend.read_json_or_none(self.key(quarantine_id, REASON))
 
+    def remove(self, quarantine_id: str) -> None:
+        """Take an entry out (it was released): ``reason.json`` first, so it stops being listed."""
+        self.backend.delete(self.key(quarantine_id, REASON))
+        self.backend.delete_tree(self.key(quarantine_id))
+
     def entries(self) -> list[dict[str, Any]]:
         """Every committed entry with its reason, oldest first."""
         records = [{"id": qid, **r} for qid in self.backend.children(QUARANTINE) if (r := self.reason(qid))]
