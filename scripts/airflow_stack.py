@@ -107,6 +107,9 @@ def airflow_env(home: Path, port: int, data_url: str | None = None, base: dict[s
         # Latency over idle CPU: the scheduler loop sleeps 0.1 s instead of 1 s when idle.
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        # After a crash, the tasks the dead scheduler was running stay "running" until this
+        # sweep resets them (default every 300 s): restart-to-recovery in ~1 min, not 5.
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "GX_ANALYTICS_ENABLED": "False",
         "MPLBACKEND": "Agg",
@@ -283,6 +286,7 @@ class Stack:
             self.cluster_env = {**s3.env, "PIPELINE_INBOX_QUEUE": queue}
         self.cluster_env["PIPELINE_DATA_URL"] = self.data_url
         self.env = airflow_env(self.home, self.port, self.data_url, profile_env={**settings, **self.cluster_env})
+        self.write_cluster_env()  # the servers are up: uploads can start before Airflow is
 
     def write_cluster_env(self) -> Path:
         """What a user needs to upload files (``make upload`` reads it): KEY=VALUE lines, 0600."""
@@ -446,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         if not stopping["requested"]:
             inbox = part_uri(data_url, "inbox")
             if cluster:
-                env_file = stack.write_cluster_env()
+                env_file = home / CLUSTER_ENV_FILE
                 how_to_drop = (
                     f"Upload a CSV to {inbox}/ : make upload FILE=x.csv\n"
                     f"  or: set -a; . {env_file}; set +a; aws s3 cp x.csv {inbox}/\n"

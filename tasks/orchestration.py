@@ -54,12 +54,22 @@ class InboxTrigger(BaseEventTrigger):
 
         store = await asyncio.to_thread(open_store, self.data_url)
         snapshot: dict[str, str] = {}
+        # Claims a crash left behind (claimed, never reported, or never ingested) need an
+        # ingest run now, not at the next daily run.
+        if pending := await asyncio.to_thread(store.inbox.pending):
+            self.log.info("%d claimed file(s) still waiting for ingest: %s", len(pending), [c.name for c in pending])
+            yield TriggerEvent({"claimed": [c.claim_id for c in pending], "files": [c.name for c in pending], "recovered": True})
+        logged: set[str] = set()
         while True:
             try:
                 claims, snapshot = await asyncio.to_thread(store.inbox.claim_settled, snapshot)
+                odd = await asyncio.to_thread(store.inbox.left_alone)
             except OSError as exc:  # storage briefly unreachable: try again next round
                 self.log.warning("Inbox scan failed: %s", exc)
-                claims = []
+                claims, odd = [], {}
+            for name in sorted(set(odd) - logged):
+                self.log.warning("Inbox entry %r is %s", name, odd[name])
+            logged = set(odd)
             if claims:
                 self.log.info("Claimed %d file(s): %s", len(claims), [c.name for c in claims])
                 yield TriggerEvent({"claimed": [c.claim_id for c in claims], "files": [c.name for c in claims]})

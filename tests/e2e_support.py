@@ -36,11 +36,12 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = CHAIN_TIMEOUT
 class RunningStack:
     """``make <target>`` with its home under ``root`` and its data at ``data_url``."""
 
-    def __init__(self, root: Path, data_url: str, target: str = "run", env: dict[str, str] | None = None):
+    def __init__(self, root: Path, data_url: str, target: str = "run", env: dict[str, str] | None = None,
+                 log_name: str | None = None):
         self.root, self.home, self.port = root, root / "airflow", free_port()
         self.data_url = data_url
         self.target = target
-        self.log = root / f"make-{target}.log"
+        self.log = root / (log_name or f"make-{target}.log")
         self.env = {**os.environ, **(env or {}), "AIRFLOW_HOME": str(self.home), "AIRFLOW_PORT": str(self.port)}
         if target == "run":
             self.env["PIPELINE_DATA_URL"] = data_url
@@ -138,6 +139,16 @@ class RunningStack:
             except subprocess.TimeoutExpired:
                 pass
         return time.monotonic() - started
+
+    def kill_everything(self) -> None:
+        """SIGKILL every process the stack started, launcher included: a power cut."""
+        self.remember_processes()
+        for pid in [self.make.pid, *self.seen]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.make.wait(timeout=10)
 
     def force_cleanup(self) -> None:
         for pid, created in self.seen.items():

@@ -139,3 +139,26 @@ def test_a_sweep_claims_other_files_once_they_are_stale(store):
     store.inbox.put("notes.txt", b"x\n")
     assert store.inbox.sweep() == []
     assert [c.name for c in store.inbox.sweep(stale_other_s=0)] == ["notes.txt"]
+
+
+def test_odd_inbox_entries_never_block_the_inbox_and_each_is_explained(tmp_path):
+    from tasks.store import open_store
+
+    store = open_store(str(tmp_path / "data"))
+    inbox = tmp_path / "data" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "a folder.csv").mkdir()
+    os.mkfifo(inbox / "pipe.csv")  # opening it would block a reader forever
+    (tmp_path / "elsewhere.csv").write_text("a\n1\n")
+    (inbox / "link.csv").symlink_to(tmp_path / "elsewhere.csv")
+    for name in ("two__parts.csv", "UPPER.CSV", "ünïcödé name with spaces.csv"):
+        (inbox / name).write_text("a\n1\n")
+    claims = _claim_now(store)
+    assert sorted(c.name for c in claims) == sorted(["two__parts.csv", "UPPER.CSV", "ünïcödé name with spaces.csv"])
+    assert sorted(c.name for c in store.inbox.pending()) == sorted(c.name for c in claims)  # names survive the claim
+    assert store.inbox.left_alone() == {
+        "a folder.csv": "a folder: left alone, drop regular files only",
+        "pipe.csv": "not a regular file (a pipe, socket or device): left alone, drop regular files only",
+        "link.csv": "a symbolic link: left alone, drop regular files only",
+    }
+    assert store.inbox.sweep(stale_other_s=0) == []  # the sweep leaves them alone too

@@ -113,3 +113,18 @@ def test_emit_sets_the_extra_skips_when_nothing_is_new_and_fails_after_logging_t
     with caplog.at_level(logging.INFO), pytest.raises(AirflowFailException, match="bad.csv: 3 of 19 checks failed"):
         emit(_context(), gate)
     assert "QUARANTINED b-2 (bad.csv) -> quarantine/b-2: 3 of 19 checks failed" in caplog.text
+
+
+def test_claims_a_crash_left_behind_are_reported_as_soon_as_the_trigger_starts(store):
+    store.inbox.add_claimed("left-over.csv", b"a\n1\n")  # claimed, but the event was never stored
+    trigger = InboxTrigger(store.url, poll_interval=60)
+
+    async def first_event():
+        stream = trigger.run()
+        event = await asyncio.wait_for(anext(stream), timeout=10)
+        await stream.aclose()
+        return event
+
+    event = asyncio.run(first_event())
+    assert event.payload["files"] == ["left-over.csv"] and event.payload["recovered"]
+    assert files_already_claimed(_context(event.payload))  # ingest takes the pending claims

@@ -77,6 +77,10 @@ class Backend:
     def is_link(self, key: str) -> bool:
         return False
 
+    def odd_entries(self, prefix: str) -> dict[str, str]:
+        """Entries that are not regular files (object storage has none but "folders")."""
+        return {}
+
     def get_local(self, key: str, local: Path) -> None:
         """Copy ``key`` to a local file."""
         self.fs.get_file(self.path(key), str(local))
@@ -177,20 +181,32 @@ class LocalBackend(Backend):
     def uri(self, key: str) -> str:
         return Path(self.path(key)).as_uri()
 
-    def _entry(self, info: dict[str, Any]) -> Entry:
-        name = info["name"].rsplit("/", 1)[-1]
-        mtime_ns = int(info.get("mtime", 0) * 1e9)
-        return Entry(name=name, size=int(info["size"]), stamp=f"{info['size']}-{mtime_ns}", modified_ns=mtime_ns)
+    def _scan(self, prefix: str) -> list[os.DirEntry]:
+        # os.scandir, not fsspec: no symlink following, and a missing folder is simply empty.
+        try:
+            return list(os.scandir(self.path(prefix)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def odd_entries(self, prefix: str) -> dict[str, str]:
+        """Entries under ``prefix`` that are not regular files, with what they are."""
+        out = {}
+        for entry in self._scan(prefix):
+            try:
+                if entry.is_symlink():
+                    out[entry.name] = "a symbolic link"
+                elif entry.is_dir(follow_symlinks=False):
+                    out[entry.name] = "a folder"
+                elif not entry.is_file(follow_symlinks=False):
+                    out[entry.name] = "not a regular file (a pipe, socket or device)"
+            except FileNotFoundError:
+                continue
+        return out
 
     def files(self, prefix: str) -> list[Entry]:
-        # os.scandir, not fsspec: no symlink following, and a file vanishing mid-scan is skipped.
         out = []
-        try:
-            entries = list(os.scandir(self.path(prefix)))
-        except (FileNotFoundError, NotADirectoryError):
-            return out
-        for entry in entries:
-            try:
+        for entry in self._scan(prefix):
+            try:  # a file vanishing mid-scan is skipped
                 if not entry.is_file(follow_symlinks=False):
                     continue
                 st = entry.stat(follow_symlinks=False)

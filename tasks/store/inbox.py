@@ -82,6 +82,11 @@ class Inbox(StorePart):
         markers = {e.name for e in self.backend.files(CLAIMED)}
         return [e for e in entries if self._marker_name(e) not in markers]
 
+    def left_alone(self) -> dict[str, str]:
+        """Inbox entries the pipeline will not take, each with why (for the watcher's log)."""
+        return {name: f"{what}: left alone, drop regular files only"
+                for name, what in self.backend.odd_entries(INBOX).items() if not name.startswith(".")}
+
     @staticmethod
     def _marker_name(entry: Entry) -> str:
         return hashlib.sha256(f"{entry.name}\0{entry.stamp}".encode()).hexdigest()[:24] + MARKER_SUFFIX
