@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from tasks.store import open_store
 
 
 def show_quarantine() -> int:
+    """Newest first: what went wrong last is what a person is looking for."""
     store = open_store()
-    items = store.quarantine.entries()
+    items = store.quarantine.entries()[::-1]
     if not items:
         print(f"Nothing quarantined in {store.quarantine.uri}")
     for item in items:
@@ -38,9 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("upload", help="drop files into the inbox (any backend)")
     up.add_argument("files", type=Path, nargs="+")
     args = parser.parse_args(argv)
-    if args.command == "quarantine":
-        return show_quarantine()
-    return upload(args.files)
+    try:
+        if args.command == "quarantine":
+            return show_quarantine()
+        return upload(args.files)
+    except BrokenPipeError:  # `make quarantine | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -139,6 +139,10 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
             problem = f"columns do not match: missing {missing}, unexpected {extra}"
         else:
             problem = f"columns are in the wrong order: {got}, expected {expected}"
+    elif kind == "expect_table_columns_to_match_set":
+        got = list(observed or [])
+        missing = [c for c in kw["column_set"] if c not in got]
+        problem = f"columns do not match: missing {missing}"
     elif errors and not res:
         problem = f"column '{column}' could not be checked ({errors[0]})" if column else f"{kind} could not be evaluated ({errors[0]})"
     elif column and not res and not errors:
@@ -180,7 +184,10 @@ def scoring_suite(suite_json: dict[str, Any], *, with_target: bool) -> dict[str,
         kwargs = dict(exp["kwargs"])
         if kwargs.get("column") == TARGET_COLUMN and not with_target:
             continue
-        if "column_list" in kwargs:
-            kwargs["column_list"] = columns
+        if exp["type"] == "expect_table_columns_to_match_ordered_list":
+            # Data to score may carry keys (an id) that come back in the output: require the
+            # measurement columns, allow others.
+            exp = {**exp, "type": "expect_table_columns_to_match_set"}
+            kwargs = {"column_set": columns, "exact_match": False}
         expectations.append({**exp, "kwargs": kwargs})
     return {**suite_json, "name": f"{suite_json['name']}_scoring", "expectations": expectations}

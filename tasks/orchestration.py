@@ -53,6 +53,7 @@ class InboxTrigger(BaseEventTrigger):
         from tasks.store import open_store
 
         store = await asyncio.to_thread(open_store, self.data_url)
+        await asyncio.to_thread(store.inbox.make_ready)
         snapshot: dict[str, str] = {}
         # Claims a crash left behind (claimed, never reported, or never ingested) need an
         # ingest run now, not at the next daily run.

@@ -140,6 +140,19 @@ class RunningStack:
                 pass
         return time.monotonic() - started
 
+    def group_leader(self, marker: str) -> psutil.Process:
+        """The component process (its own process group) whose command line contains ``marker``;
+        exited or zombie children met on the way are skipped."""
+        found = []
+        for p in psutil.Process(self.make.pid).children(recursive=True):
+            try:
+                if marker in " ".join(p.cmdline()) and os.getpgid(p.pid) == p.pid:
+                    found.append(p)
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, ProcessLookupError):
+                continue
+        (leader,) = found
+        return leader
+
     def kill_everything(self) -> None:
         """SIGKILL every process the stack started, launcher included: a power cut."""
         self.remember_processes()

@@ -63,7 +63,7 @@ def _processes(stack: RunningStack) -> list[str]:
     for p in psutil.Process(stack.make.pid).children(recursive=True):
         try:
             out.append(" ".join(p.cmdline()))
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):  # exited meanwhile
             continue
     return out
 
@@ -135,8 +135,7 @@ def test_a_worker_killed_mid_chain_leaves_the_chain_to_the_other(cluster):
     done_before = {n: len(_workloads(_worker_log(cluster, n))) for n in (1, 2)}
     cluster.drop("cluster_batch_2.csv", iris_sample(40, seed=203).to_csv(index=False))
     wait_for("ingest to succeed", lambda: cluster.api.new_successful_run("ingest", before["ingest"]))
-    (worker,) = [p for p in psutil.Process(cluster.make.pid).children(recursive=True)  # the worker, not its pool
-                 if "worker-1@" in " ".join(p.cmdline()) and os.getpgid(p.pid) == p.pid]
+    worker = cluster.group_leader("worker-1@")  # the worker, not its pool
     os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool: as if its machine died
     killed_at = time.monotonic()
     wait_for("worker-1 to be gone", lambda: not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE, timeout=10)

@@ -118,8 +118,7 @@ def test_kill_9_of_the_triggerer_right_after_a_drop(world):
     with stack_on(world) as stack:
         drop(world, "before_triggerer_dies.csv", iris_sample(30, seed=500).to_csv(index=False))
         time.sleep(1.5)  # settled and (maybe) claimed, the event maybe not yet stored
-        (triggerer,) = [p for p in psutil.Process(stack.make.pid).children(recursive=True)
-                        if "triggerer" in " ".join(p.cmdline()) and os.getpgid(p.pid) == p.pid]
+        triggerer = stack.group_leader("triggerer")
         os.killpg(triggerer.pid, signal.SIGKILL)
         wait_for("make run to stop after losing its triggerer", lambda: stack.make.poll() is not None, timeout=60)
     with stack_on(world) as stack:
@@ -146,7 +145,7 @@ def test_kill_9_of_a_running_train_task(world):
 
         run_id, ti_id = wait_for("train_model to be running", running_train_task, timeout=180, every=0.2)
         def task_processes() -> list[psutil.Process]:
-            titled = [(p, " ".join(p.info["cmdline"] or [])) for p in psutil.process_iter(["cmdline"])]
+            titled = [(p, " ".join(p.info["cmdline"] or [])) for p in psutil.process_iter(["cmdline"])]  # zombies: None
             return [p for p, title in titled if ti_id in title]
 
         for task in wait_for(f"the process titled 'airflow worker -- {ti_id}'", task_processes, timeout=20, every=0.1):

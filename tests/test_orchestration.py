@@ -128,3 +128,16 @@ def test_claims_a_crash_left_behind_are_reported_as_soon_as_the_trigger_starts(s
     event = asyncio.run(first_event())
     assert event.payload["files"] == ["left-over.csv"] and event.payload["recovered"]
     assert files_already_claimed(_context(event.payload))  # ingest takes the pending claims
+
+
+def test_the_trigger_creates_a_missing_local_inbox(tmp_path):
+    trigger = InboxTrigger(str(tmp_path / "new-data"), poll_interval=0.05)
+
+    async def scenario():
+        stream = trigger.run()
+        task = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.5)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert (tmp_path / "new-data" / "inbox").is_dir()

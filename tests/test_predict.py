@@ -54,3 +54,21 @@ def test_the_command_line_scores_with_the_champion_of_the_configured_store(champ
     assert done.returncode == 0, done.stderr
     assert "5 rows scored with champion v0001" in done.stdout
     assert len(pd.read_csv(tmp_path / "in.predictions.csv")) == 5
+
+
+def test_extra_columns_such_as_an_id_are_kept_in_the_output(champion, tmp_path):
+    rows = iris_sample(8, seed=7).drop(columns="target")
+    rows.insert(0, "id", [f"plant-{i}" for i in range(8)])
+    rows.to_csv(tmp_path / "keyed.csv", index=False)
+    predict_csv(champion.store, tmp_path / "keyed.csv", tmp_path / "out.csv", SUITE_FILE)
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert list(out["id"]) == [f"plant-{i}" for i in range(8)]
+    assert list(out.columns[-3:]) == ["predicted_target", "predicted_species", "probability"]
+
+
+@pytest.mark.parametrize("given", ["missing.csv", ""], ids=["missing-file", "no-input"])
+def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, given):
+    done = subprocess.run(["make", "-s", "predict", f"IN={tmp_path / given if given else ''}"], cwd=REPO_ROOT,
+                          env={**os.environ, "PIPELINE_DATA_URL": str(tmp_path / "data")}, capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "error: no such file" in done.stderr and "usage: make predict IN=file.csv" in done.stderr

@@ -3,8 +3,10 @@
     python -m tasks.stages.predict INPUT.csv [OUTPUT.csv]      (or: make predict IN=... OUT=...)
 
 The input passes the same checks as a drop (a readable CSV, then the GX suite's checks
-on the four measurement columns; ``target`` may be absent). Output: the input rows plus
-``predicted_target``, ``predicted_species`` and ``probability``. Imports no Airflow.
+on the four measurement columns; ``target`` may be absent, other columns such as an ``id``
+are kept). Output (default ``INPUT.predictions.csv`` beside the input): the input rows,
+every column kept, plus ``predicted_target``, ``predicted_species`` and ``probability``.
+Imports no Airflow.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("input", type=Path)
     parser.add_argument("output", type=Path, nargs="?")
     args = parser.parse_args(argv)
+    if not args.input.is_file():
+        print(f"error: no such file: {str(args.input) or '(none given)'}\n"
+              "usage: make predict IN=file.csv [OUT=predictions.csv]", file=sys.stderr)
+        return 2
     settings = Settings.from_env()
     output = args.output or args.input.with_name(f"{args.input.stem}.predictions.csv")
     try:

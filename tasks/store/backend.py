@@ -77,6 +77,9 @@ class Backend:
     def is_link(self, key: str) -> bool:
         return False
 
+    def make_folder(self, key: str) -> None:
+        """Object storage has no folders: a prefix exists once something is under it."""
+
     def odd_entries(self, prefix: str) -> dict[str, str]:
         """Entries that are not regular files (object storage has none but "folders")."""
         return {}
@@ -180,6 +183,9 @@ class LocalBackend(Backend):
 
     def uri(self, key: str) -> str:
         return Path(self.path(key)).as_uri()
+
+    def make_folder(self, key: str) -> None:
+        Path(self.path(key)).mkdir(parents=True, exist_ok=True)
 
     def _scan(self, prefix: str) -> list[os.DirEntry]:
         # os.scandir, not fsspec: no symlink following, and a missing folder is simply empty.

@@ -73,6 +73,10 @@ class Inbox(StorePart):
         super().__init__(backend)
         self.settle_s = LOCAL_SETTLE_S if backend.can_rename else 0.0
 
+    def make_ready(self) -> None:
+        """A local inbox folder must exist for people to drop into."""
+        self.backend.make_folder(INBOX)
+
     def waiting(self) -> list[Entry]:
         """Unclaimed files in the inbox, hidden ones excluded (copy tools write ``.name.tmp``
         then rename). On object storage a claimed object stays until ingested: its marker says so."""
