@@ -43,7 +43,12 @@ class Settings:
 
     @property
     def on_object_storage(self) -> bool:
-        return "://" in self.data_url
+        return is_object_storage(self.data_url)
+
+
+def is_object_storage(data_url: str) -> bool:
+    """``s3://...`` (any fsspec protocol) rather than a local folder (a path or ``file://``)."""
+    return "://" in data_url.removeprefix("file://")
 
 
 def normalise_data_url(url: str) -> str:

@@ -35,8 +35,10 @@ PART_FOLDERS = {"inbox": "inbox", "raw": "raw", "features": "features", "model":
 
 def part_uri(data_url: str, part: str) -> str:
     """The URI of one part of the layout, without opening the store (DAG parse time)."""
+    from tasks.config import is_object_storage
+
     folder = PART_FOLDERS[part]
-    if "://" in data_url and not data_url.startswith("file://"):
+    if is_object_storage(data_url):
         return f"{data_url.rstrip('/')}/{folder}"
     return (Path(data_url.removeprefix("file://")) / folder).as_uri()
 

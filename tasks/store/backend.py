@@ -344,6 +344,8 @@ def sha256_file(path: Path) -> str:
 
 
 def open_backend(data_url: str) -> Backend:
-    if "://" in data_url and not data_url.startswith("file://"):
+    from tasks.config import is_object_storage
+
+    if is_object_storage(data_url):
         return ObjectBackend(data_url)
     return LocalBackend(data_url.removeprefix("file://"))
