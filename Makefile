@@ -7,16 +7,19 @@ VENV := .venv
 SYNCED := $(VENV)/.synced
 AIRFLOW_HOME ?= .airflow
 
-.PHONY: run cluster test bench setup system-packages clean-data predict quarantine upload retract release
+.PHONY: run cluster test bench setup system-packages clean-data predict quarantine upload retract release retrain status
 
 setup: $(SYNCED)
 
 # Bootstraps uv from PyPI if it is missing, then builds the venv from uv.lock
 # with bytecode compiled (halves Airflow's start-up on machines that never write .pyc).
+# Quiet: one line before and after (errors still show); the package list is in uv.lock.
 $(SYNCED): pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv \
 		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
-	$(UV) sync --frozen --compile-bytecode
+	@echo "Installing the Python dependencies into $(VENV) (uv sync; about a minute the first time)..."
+	@$(UV) sync --frozen --compile-bytecode --quiet
+	@echo "Dependencies installed: $$($(UV) pip list --python $(VENV) 2>/dev/null | tail -n +3 | wc -l) packages, pinned by uv.lock."
 	@touch $@
 
 run: $(SYNCED)  ## Run the whole pipeline in the foreground; Ctrl-C stops it.
@@ -54,3 +57,11 @@ retract: $(SYNCED)  ## Take a batch out of the training and held-out data: make 
 release: $(SYNCED)  ## Let a batch the gate quarantined into the data: make release ID=<quarantine id> WHY="..."
 	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
 	$(VENV)/bin/python scripts/pipeline_admin.py release "$(ID)" --why "$(WHY)"
+
+retrain: $(SYNCED)  ## Train a new version now, even on unchanged data and settings; evaluate follows: make retrain [WHY="..."]
+	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
+	$(VENV)/bin/python scripts/pipeline_admin.py retrain --why "$(WHY)"
+
+status: $(SYNCED)  ## The pipeline at a glance: champion, last runs, inbox/claimed/quarantine counts, next daily run.
+	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
+	$(VENV)/bin/python scripts/pipeline_admin.py status

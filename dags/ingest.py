@@ -3,6 +3,9 @@
 Consumes ``inbox`` (the watcher claims each new file) OR runs daily; produces ``raw``,
 consumed by ``preprocess.py``. Daily, manual and queue-notified runs also sweep the
 inbox; every run finishes claims a crash left behind. Nothing new: no ``raw`` event.
+Rejected files become ``quarantine`` events; when every file was rejected the task fails,
+``record_rejections`` posts those events and ``fail_the_run`` keeps the run red (these two
+run only then: on success the scheduler skips them without starting a process).
 """
 
 from __future__ import annotations
@@ -19,13 +22,23 @@ from tasks import orchestration as o
     tags=["consumes:inbox", "produces:raw"],
 )
 def ingest():
-    @task(outlets=[o.RAW])
+    @task(outlets=[o.RAW, o.QUARANTINED])
     def ingest_claimed_files(**context) -> dict:
         from tasks.stages.ingest import ingest as run
 
         return o.emit(context, run(o.store(), sweep=not o.files_already_claimed(context)), o.RAW)
 
-    ingest_claimed_files()
+    @task(outlets=[o.QUARANTINED], inlets=[o.QUARANTINE], trigger_rule="one_failed")  # inlet: lists the asset before any rejection
+    def record_rejections(**context) -> int:
+        return o.record_rejections(context, "ingest_claimed_files")
+
+    @task
+    def fail_the_run(rejected: int) -> None:
+        o.fail_the_run(rejected)
+
+    rejected = record_rejections()
+    ingest_claimed_files() >> rejected
+    fail_the_run(rejected)
 
 
 ingest()

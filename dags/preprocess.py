@@ -1,8 +1,9 @@
 """Preprocess: the Great Expectations gate, then the train/test split.
 
 Consumes ``raw`` (from ``ingest.py``); produces ``features``, consumed by ``train.py``.
-Failing batches are quarantined with their reasons; when no new batch passes, the gate
-task fails and nothing downstream runs.
+Failing batches are quarantined with their reasons and become ``quarantine`` events; when
+no new batch passes, the gate task fails, nothing downstream runs, and
+``record_rejections`` posts those events.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tasks import orchestration as o
     tags=["consumes:raw", "produces:features"],
 )
 def preprocess():
-    @task
+    @task(outlets=[o.QUARANTINED])
     def validate_new_batches(**context) -> dict:
         from tasks.config import load_config
         from tasks.stages.validate import validate_pending
@@ -33,7 +34,13 @@ def preprocess():
 
         return o.emit(context, build(o.store(), load_config(o.SETTINGS.config_file), gate), o.FEATURES)
 
-    build_features(validate_new_batches())
+    @task(outlets=[o.QUARANTINED], inlets=[o.QUARANTINE], trigger_rule="one_failed")  # inlet: lists the asset before any rejection
+    def record_rejections(**context) -> int:
+        return o.record_rejections(context, "validate_new_batches")
+
+    gate = validate_new_batches()
+    build_features(gate)
+    gate >> record_rejections()
 
 
 preprocess()

@@ -1,6 +1,8 @@
 """Train: fit the configured model on the current features, store it as a new version.
 
 Consumes ``features`` (from ``preprocess.py``); produces ``model``, consumed by ``evaluate.py``.
+Trains when the features or the model settings in ``pipeline.toml`` changed, or when
+triggered with ``{"retrain": true}`` (``make retrain``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def train():
         from tasks.config import load_config
         from tasks.stages.train import train as fit
 
-        return o.emit(context, fit(o.store(), load_config(o.SETTINGS.config_file)), o.MODEL)
+        return o.emit(context, fit(o.store(), load_config(o.SETTINGS.config_file), retrain=o.retrain_requested(context)), o.MODEL)
 
     train_model()
 

@@ -61,6 +61,11 @@ CELERY_WORKERS = {
 PRELOADING = {"scheduler", *CELERY_WORKERS}  # task processes are forked from these
 CLUSTER_BUCKET, CLUSTER_PREFIX, CLUSTER_QUEUE = "pipeline", "data", "pipeline-inbox"
 SECRETS_FILE = "secrets.json"  # per home, 0600, never committed (the home is git-ignored)
+# Pipeline outputs (reports, models, quarantine) are written by the Airflow processes with
+# this umask: 027 makes them readable by the group, not by others. PIPELINE_UMASK overrides.
+DEFAULT_UMASK = "027"
+# Files in the Airflow home that hold credentials or the metadata: owner only.
+PRIVATE_FILES = ("airflow.db", SECRETS_FILE, "simple_auth_manager_passwords.json.generated", "cluster.env", "airflow.cfg")
 CLUSTER_ENV_FILE = "cluster.env"
 # The scheduler (and each Celery worker) imports these before it forks its workers; task
 # processes are forked from those workers and inherit them instead of importing them again
@@ -239,6 +244,7 @@ class Stack:
         self.env = airflow_env(self.home, self.port, self.data_url)
         self.cluster_env: dict[str, str] = {}
         self.prepared = False
+        self.umask = int(os.environ.get("PIPELINE_UMASK") or DEFAULT_UMASK, 8)
 
     @property
     def url(self) -> str:
@@ -256,6 +262,7 @@ class Stack:
         environment that points at them. Local profile: nothing to start."""
         become_subreaper()
         self.home.mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o700)  # the home holds the password, the secrets and the metadata DB
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.prepared = True
         if self.profile != "cluster":
@@ -301,9 +308,16 @@ class Stack:
             self.start_services()
         with open(self.log_dir / "db-migrate.log", "wb") as log:
             done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=self.env, stdout=log,
-                                  stderr=subprocess.STDOUT, cwd=self.home)
+                                  stderr=subprocess.STDOUT, cwd=self.home, umask=self.umask)
         if done.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed; see {self.log_dir / 'db-migrate.log'}")
+        self.make_private()
+
+    def make_private(self) -> None:
+        """Owner-only modes for the credential and database files Airflow created with its own."""
+        for name in PRIVATE_FILES:
+            with suppress(FileNotFoundError):
+                (self.home / name).chmod(0o600)
 
     def start(self) -> None:
         if not port_is_free(self.port):
@@ -312,7 +326,8 @@ class Stack:
         for name in self.components:
             log = open(self.log_dir / f"{name}.log", "ab")
             self.procs[name] = subprocess.Popen(
-                self._airflow(name), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True
+                self._airflow(name), env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True,
+                umask=self.umask,
             )
             log.close()
 
@@ -322,6 +337,7 @@ class Stack:
             if dead := self.dead_components():
                 raise RuntimeError(f"{dead} exited during start-up; see {self.log_dir}")
             if self.api.healthy():
+                self.make_private()  # the api-server has written the generated password by now
                 return time.monotonic() - started
             time.sleep(0.5)
         raise TimeoutError(f"Airflow not healthy after {timeout:.0f} s; see {self.log_dir}")

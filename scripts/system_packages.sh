@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The Debian packages cluster mode (and its test) needs: PostgreSQL and Redis servers.
+# The Debian packages cluster mode (and its test) needs: PostgreSQL and Redis servers;
+# and Chromium for the browser tests of the Airflow UI (Playwright cannot download one here).
 # Installs what is missing when run as root; otherwise says what to install, in one line.
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-  echo "Cluster mode needs ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}' (or run make as root)." >&2
+  echo "Cluster mode and the browser tests need ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}' (or run make as root)." >&2
   exit 1
 fi
 echo "Installing ${missing[*]} (Debian packages)..."

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+import difflib
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tasks.schema import FEATURE_COLUMNS, TARGET_COLUMN
+from tasks.schema import CLASS_NAMES, FEATURE_COLUMNS, TARGET_COLUMN
 
 
 class SuiteLoadError(RuntimeError):
@@ -27,15 +29,27 @@ class SuiteLoadError(RuntimeError):
 class BatchValidation:
     success: bool
     checks_run: int
-    problems: list[dict[str, Any]]
+    problems: list[dict[str, Any]]  # root causes first, then the failures they caused
     gx_result: dict[str, Any]
+    fixes: list[str] = field(default_factory=list)
+    data_docs_page: str | None = None  # the result's Data Docs page, relative to the site
+
+    @property
+    def causes(self) -> list[dict[str, Any]]:
+        return [p for p in self.problems if not p.get("caused_by")]
 
     @property
     def reason(self) -> str:
+        """The root causes, the count of what they broke, and the fix: what a person reads first."""
         if self.success:
             return "all checks passed"
-        lines = "; ".join(p["problem"] for p in self.problems)
-        return f"{len(self.problems)} of {self.checks_run} checks failed: {lines}"
+        causes = self.causes
+        text = "; ".join(p["problem"] for p in causes)
+        if knock_on := len(self.problems) - len(causes):
+            text += f" (and {knock_on} check(s) that failed because of it)"
+        if self.fixes:
+            text += ". Fix: " + "; ".join(self.fixes)
+        return f"{len(self.problems)} of {self.checks_run} checks failed: {text}"
 
 
 def _quiet_gx() -> None:
@@ -92,7 +106,8 @@ def validate_frame(frame: pd.DataFrame, suite_json: dict[str, Any], *, data_docs
     run = checkpoint.run(batch_parameters={"dataframe": frame})
     (result,) = run.run_results.values()
     gx_result = result.to_json_dict()
-    problems = [describe_failure(r) for r in gx_result["results"] if not r["success"]]
+    page = None
+    problems = root_causes_first([describe_failure(r) for r in gx_result["results"] if not r["success"]])
     if problems and data_docs_dir is not None:
         context.add_data_docs_site(
             site_name="quarantine",
@@ -103,12 +118,64 @@ def validate_frame(frame: pd.DataFrame, suite_json: dict[str, Any], *, data_docs
             },
         )
         context.build_data_docs(site_names=["quarantine"])
+        from tasks.data_docs import make_offline, validation_page
+
+        make_offline(data_docs_dir)
+        page = validation_page(data_docs_dir)
     return BatchValidation(
         success=bool(gx_result["success"]) and not problems,
         checks_run=len(gx_result["results"]),
         problems=problems,
         gx_result=gx_result,
+        fixes=suggest_fixes(problems, frame) if problems else [],
+        data_docs_page=page.relative_to(data_docs_dir).as_posix() if page else None,
     )
+
+
+DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+
+
+def _columns_involved(problem: dict[str, Any]) -> set[str]:
+    return {c for c in (problem.get("column"), *problem.get("column_pair", ())) if c}
+
+
+def root_causes_first(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Order failures so the cause leads: a column mismatch first, a wrong type before
+    the range check it made impossible. A failure that only follows from another is
+    marked ``caused_by`` (GX reports those as "does not exist", "list index out of range")."""
+    missing = {c for p in problems for c in p.get("missing_columns", [])}
+    mistyped = {p["column"] for p in problems if p["expectation"].endswith("_of_type") or p["expectation"].endswith("_in_type_list")}
+    for p in problems:
+        involved = _columns_involved(p)
+        if not p["expectation"].startswith("expect_table_columns") and involved & missing:
+            p["caused_by"] = f"missing column(s) {sorted(involved & missing)}"
+        elif p["errors"] and p["column"] in mistyped:
+            p["caused_by"] = f"column '{p['column']}' is not numeric"
+    rank = {"expect_table_columns_to_match_ordered_list": 0, "expect_table_columns_to_match_set": 0,
+            "expect_table_row_count_to_be_between": 1}
+    return sorted(problems, key=lambda p: (bool(p.get("caused_by")), rank.get(p["expectation"], 2)))
+
+
+def suggest_fixes(problems: list[dict[str, Any]], frame: pd.DataFrame) -> list[str]:
+    """Fixes for the mistakes people make most: renamed or extra columns, class names
+    instead of class numbers, decimal commas."""
+    fixes = []
+    for p in problems:
+        missing, extra = p.get("missing_columns", []), p.get("unexpected_columns", [])
+        renames = {m: c[0] for m in missing if (c := difflib.get_close_matches(m, extra, n=1, cutoff=0.5))}
+        fixes += [f"rename column '{old}' to '{new}'" for new, old in renames.items()]
+        if leftover := [c for c in extra if c not in renames.values()]:
+            fixes.append(f"remove the extra column(s) {leftover} (training data has exactly the suite's columns; "
+                         "`make predict` keeps extra columns such as an id)")
+        if p.get("column") == TARGET_COLUMN and p["expectation"] == "expect_column_values_to_be_in_set":
+            if set(p["sample_unexpected_values"]) & set(CLASS_NAMES.values()):
+                fixes.append("write the classes as numbers, not names: " + ", ".join(f"{n}={i}" for i, n in CLASS_NAMES.items()))
+    commas = [c for c in FEATURE_COLUMNS if c in frame.columns and frame[c].dtype.kind not in "iufb"
+              and frame[c].dropna().astype(str).head(100).map(lambda v: bool(DECIMAL_COMMA.match(v))).any()]
+    if commas:
+        sample = frame[commas[0]].dropna().astype(str).iloc[0]
+        fixes.append(f"the numbers use decimal commas (e.g. '{sample}' in {commas}): export with '.' as the decimal separator")
+    return list(dict.fromkeys(fixes))
 
 
 def _sample(values: list[Any] | None, n: int = 5) -> list[Any]:
@@ -131,12 +198,15 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
     sample = _sample(res.get("partial_unexpected_list"))
     observed = res.get("observed_value")
 
+    missing: list[str] = []
+    extra: list[str] = []
     if kind == "expect_table_columns_to_match_ordered_list":
         expected, got = kw["column_list"], list(observed or [])
         missing = [c for c in expected if c not in got]
         extra = [c for c in got if c not in expected]
         if missing or extra:
-            problem = f"columns do not match: missing {missing}, unexpected {extra}"
+            problem = "columns do not match: " + ", ".join(
+                f"{what} {names}" for what, names in (("missing", missing), ("unexpected", extra)) if names)
         else:
             problem = f"columns are in the wrong order: {got}, expected {expected}"
     elif kind == "expect_table_columns_to_match_set":
@@ -166,6 +236,9 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "expectation": kind,
         "column": column,
+        "column_pair": [c for c in (kw.get("column_A"), kw.get("column_B")) if c],
+        "missing_columns": missing,
+        "unexpected_columns": extra,
         "problem": problem,
         "why_it_matters": meta.get("intent"),
         "observed_value": observed,

@@ -47,7 +47,8 @@ def read_drop(path: Path, *, display_name: str | None = None) -> pd.DataFrame:
     if len(header) == 1:
         for sep, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
             if sep in header[0]:
-                raise UnreadableDrop(f"the file is {label}-delimited; expected comma-separated values")
+                raise UnreadableDrop(f"the file is {label}-delimited; expected comma-separated values. Fix: save it "
+                                     "as CSV with ',' between values and '.' as the decimal separator")
         raise UnreadableDrop(f"the header has a single column ({header[0]!r}); expected comma-separated values")
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:

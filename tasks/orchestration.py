@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Asset, AssetWatcher
+from airflow.sdk import Asset, AssetAlias, AssetWatcher
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 # BaseEventTrigger is not re-exported by airflow.sdk in 3.3; providers import it from here too.
@@ -107,6 +107,12 @@ RAW = _asset("raw", "immutable, content-hashed batches of accepted drops")
 FEATURES = _asset("features", "train/test split of every validated batch")
 MODEL = _asset("model", "versioned scikit-learn pipelines and the champion pointer")
 METRICS = _asset("metrics", "evaluation reports; latest/report.html is the newest")
+QUARANTINE = _asset("quarantine", "rejected drops and batches, each with its reason (make quarantine)")
+# Tasks that may reject input have this alias as an outlet: an event lands on QUARANTINE
+# only when something was rejected (a plain outlet would fire on every success), one per
+# rejected file, so the Assets page lists each rejection with its reason.
+QUARANTINED = AssetAlias(name="quarantined")
+REJECTIONS_XCOM = "rejections"
 
 # What every DAG of the chain shares: one run at a time (runs work from the stored
 # data, so a second concurrent run would race the first), no backfill, retries with backoff.
@@ -137,15 +143,50 @@ def files_already_claimed(context: dict[str, Any]) -> bool:
     return bool(events) and all("claimed" in (e.extra or {}).get("payload", {}) for e in events)
 
 
+def retrain_requested(context: dict[str, Any]) -> bool:
+    """A run triggered with ``{"retrain": true}`` (``make retrain``) fits a new version even
+    when one exists for the same data and settings."""
+    return bool((context["dag_run"].conf or {}).get("retrain"))
+
+
+def rejection_event(rejection: dict[str, Any]) -> dict[str, Any]:
+    """The ``quarantine`` event extra for one rejected file: what, where it went, why."""
+    where = f"{part_uri(SETTINGS.data_url, 'quarantine')}/{rejection['quarantine_id']}/"
+    return {**rejection, "moved_to": where, "reason_file": f"{where}reason.json"}
+
+
 def emit(context: dict[str, Any], result: StageResult, outlet: Asset | None = None) -> dict[str, Any]:
-    """Report a stage's result to Airflow: the reasons in the task log first, then fail
-    (no retry), skip (no event, downstream does not fire), or set the event's extra."""
+    """Report a stage's result to Airflow: rejections first (top of the task log, and as
+    ``quarantine`` events), then fail (no retry), skip (no event, downstream does not
+    fire), or set the event's extra."""
+    rejections = [rejection_event(r) for r in result.rejections()]
+    for r in rejections:
+        log.warning("REJECTED %s at %s -> %s\n    %s", r["file"], r["stage"], r["moved_to"], r["reason"])
     for line in result.log_lines():
         log.info(line)
+    if rejections:
+        # A failing task emits no asset events: ``record_rejections`` posts them from this.
+        context["ti"].xcom_push(key=REJECTIONS_XCOM, value=rejections)
     if failure := result.failure():
         raise AirflowFailException(failure)
+    for r in rejections:
+        context["outlet_events"][QUARANTINED].add(QUARANTINE, extra=r)
     if outlet is not None:
         if reason := result.nothing_new():
             raise AirflowSkipException(reason)
         context["outlet_events"][outlet].extra = result.event_extra()
     return result.summary()
+
+
+def fail_the_run(rejected: int) -> None:
+    """After ``record_rejections``: a run that ingested nothing must not look green."""
+    raise AirflowFailException(f"{rejected} rejected file(s) and nothing ingested: see the 'quarantine' asset's events")
+
+
+def record_rejections(context: dict[str, Any], rejecting_task_id: str) -> int:
+    """After ``rejecting_task_id`` failed on rejected input: one ``quarantine`` event per
+    rejected file (a failed task emits none itself)."""
+    rejections = context["ti"].xcom_pull(task_ids=rejecting_task_id, key=REJECTIONS_XCOM) or []
+    for r in rejections:
+        context["outlet_events"][QUARANTINED].add(QUARANTINE, extra=r)
+    return len(rejections)

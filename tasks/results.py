@@ -26,5 +26,10 @@ class StageResult:
         """Why the run must fail without retry (bad data does not get better)."""
         return None
 
+    def rejections(self) -> list[dict[str, Any]]:
+        """What this stage quarantined, one entry per file or batch: ``file``, ``stage``,
+        ``reason``, ``quarantine_id`` (each becomes a ``quarantine`` asset event)."""
+        return []
+
     def log_lines(self) -> list[str]:
         return []

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO_ROOT
+from tasks.orchestration import QUARANTINED
 
 pytestmark = pytest.mark.airflow
 DAG_FILES = sorted((REPO_ROOT / "dags").glob("*.py"))
@@ -45,13 +46,22 @@ def test_the_asset_graph_is_the_chain(dagbag):
             consumers.setdefault(asset.name, []).append(dag.dag_id)
         for task in dag.tasks:
             for outlet in task.outlets:
-                producers.setdefault(dag.dag_id, []).append(outlet.name)
+                if outlet != QUARANTINED:  # the side exit for rejections, not a link of the chain
+                    producers.setdefault(dag.dag_id, set()).add(outlet.name)
     # Walk the graph from the inbox; at each step there must be exactly one way on.
     chain, node = ["inbox"], "inbox"
     while node in consumers or node in producers:
         (node,) = consumers.get(node) or producers.get(node)
         chain.append(node)
     assert chain == ["inbox", "ingest", "raw", "preprocess", "features", "train", "model", "evaluate", "metrics"]
+
+
+def test_only_the_stages_that_reject_input_report_to_the_quarantine(dagbag):
+    reporting = {(dag.dag_id, t.task_id, t.trigger_rule) for dag in dagbag.dags.values() for t in dag.tasks if QUARANTINED in t.outlets}
+    assert reporting == {
+        ("ingest", "ingest_claimed_files", "all_success"), ("ingest", "record_rejections", "one_failed"),
+        ("preprocess", "validate_new_batches", "all_success"), ("preprocess", "record_rejections", "one_failed"),
+    }
 
 
 def test_dags_are_single_run_with_retries_and_ingest_also_runs_daily(dagbag):
@@ -83,3 +93,10 @@ def test_dag_files_import_nothing_heavy(dag_file):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_rejection_tasks_wait_for_the_task_that_rejects(dagbag):
+    ingest, preprocess = dagbag.dags["ingest"], dagbag.dags["preprocess"]
+    assert ingest.get_task("record_rejections").upstream_task_ids == {"ingest_claimed_files"}
+    assert ingest.get_task("fail_the_run").upstream_task_ids == {"record_rejections"}
+    assert preprocess.get_task("record_rejections").upstream_task_ids == {"validate_new_batches"}

@@ -31,8 +31,26 @@ def stack(request, tmp_path_factory):
         data_url = str(root / "data")
     else:
         data_url = f"s3://{request.getfixturevalue('s3_server').new_bucket()}/data"
-    with RunningStack(root, data_url).started() as running:
+    config = root / "pipeline.toml"  # the stack's own copy: a test edits it
+    config.write_text((REPO_ROOT / "pipeline.toml").read_text())
+    with RunningStack(root, data_url, env={"PIPELINE_CONFIG": str(config)}).started() as running:
+        running.config = config
         yield running
+
+
+def _chain_events(stack: RunningStack) -> dict[str, int]:
+    """Events each DAG produced on the chain's assets (quarantine events counted apart)."""
+    return {d: len([e for e in stack.api.asset_events(source_dag_id=d) if e["asset_id"] != _quarantine_id(stack)]) for d in DAGS}
+
+
+def _quarantine_id(stack: RunningStack) -> int:
+    return stack.api.asset_id("quarantine")
+
+
+def _quarantine_events(stack: RunningStack) -> dict[str, dict]:
+    """The ``quarantine`` asset's events, by rejected file name (newest first wins)."""
+    events = stack.api.asset_events(asset_id=_quarantine_id(stack))
+    return {e["extra"]["file"]: {**e["extra"], "source_task_id": e["source_task_id"]} for e in reversed(events)}
 
 
 def _champion_model_sha(stack: RunningStack) -> tuple[str, str]:
@@ -77,7 +95,7 @@ def test_a_dropped_csv_runs_the_chain_with_metadata_on_every_event(stack):
 
 def test_a_bad_drop_is_quarantined_and_nothing_downstream_runs(stack):
     before = {d: stack.successes(d) for d in DAGS}
-    events_before = {d: len(stack.api.asset_events(source_dag_id=d)) for d in DAGS}
+    events_before = _chain_events(stack)
     champion_before = _champion_model_sha(stack)
     bad = iris_sample(30, seed=102)
     bad.loc[[0, 1, 2], "target"] = 7
@@ -89,15 +107,20 @@ def test_a_bad_drop_is_quarantined_and_nothing_downstream_runs(stack):
     (entry,) = stack.store.quarantine.entries()
     assert "'target' has 3 value(s) not in [0, 1, 2]" in entry["reason"] and entry["file"] == "bad_labels.csv"
     folder = f"quarantine/{entry['id']}"
-    assert stack.store.backend.exists(f"{folder}/bad_labels.csv") and stack.store.backend.exists(f"{folder}/data_docs/index.html")
+    assert stack.store.backend.exists(f"{folder}/bad_labels.csv") and stack.store.backend.exists(f"{folder}/{entry['data_docs']}")
     run_id = failed[0]["dag_run_id"]
     ti = stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_new_batches")
     assert ti["state"] == "failed" and ti["try_number"] == 1  # bad data is not retried
     log = json.dumps(stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_new_batches/logs/1"))
     assert "not in [0, 1, 2]" in log and "bad_labels.csv" in log  # the reason, where the UI shows it
+    assert log.index("REJECTED bad_labels.csv") < log.index("Task failed with exception")  # reasons first
+    # The rejection is an Airflow event too, posted by record_rejections since the gate failed.
+    event = wait_for("a quarantine event", lambda: _quarantine_events(stack).get("bad_labels.csv"), timeout=60)
+    assert event["stage"] == "validation" and "not in [0, 1, 2]" in event["reason"] and event["source_task_id"] == "record_rejections"
+    assert event["moved_to"].endswith(f"/quarantine/{entry['id']}/")
 
     time.sleep(5)  # give anything that would (wrongly) fire the time to do so
-    assert {d: len(stack.api.asset_events(source_dag_id=d)) for d in DAGS} == {**events_before, "ingest": events_before["ingest"] + 1}
+    assert _chain_events(stack) == {**events_before, "ingest": events_before["ingest"] + 1}
     assert {d: stack.successes(d) for d in DAGS[1:]} == {d: before[d] for d in DAGS[1:]}
     assert _champion_model_sha(stack) == champion_before
 
@@ -156,11 +179,84 @@ def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack
     assert reasons["mixed_negative.csv"]["stage"] == "validation" and "outside" in reasons["mixed_negative.csv"]["reason"]
     assert stack.inbox_is_empty()
 
+    # Each rejected file is an event on the quarantine asset, from the stage that rejected it.
+    events = wait_for("both rejections as events", lambda: (e := _quarantine_events(stack)).keys() >= {
+        "mixed_semicolon.csv", "mixed_negative.csv"} and e)
+    assert (events["mixed_semicolon.csv"]["stage"], events["mixed_semicolon.csv"]["source_task_id"]) == ("ingest", "ingest_claimed_files")
+    assert "semicolon" in events["mixed_semicolon.csv"]["reason"] and "Fix:" in events["mixed_semicolon.csv"]["reason"]
+    assert (events["mixed_negative.csv"]["stage"], events["mixed_negative.csv"]["source_task_id"]) == (
+        "validation", "validate_new_batches")
+
     good_batch = next(k.split("/")[1] for k in everything(stack.store) if k.startswith("archive/") and k.endswith("/mixed_good.csv"))
     wait_for("a features event naming the good batch", lambda: any(
         good_batch in e["extra"].get("passed_batches", []) for e in stack.api.asset_events(source_dag_id="preprocess")))
     wait_for("train and evaluate to run on it", lambda: all(
         any(r["state"] == "success" and r["dag_run_id"] not in before[d] for r in stack.runs(d)) for d in ("train", "evaluate")))
+
+
+def test_a_drop_of_only_unusable_files_fails_ingest_visibly_within_seconds(stack):
+    """A non-CSV is taken as soon as it settles (not after an hour) and rejected; with
+    nothing usable the ingest task fails, and each file still becomes a quarantine event."""
+    before = {d: stack.successes(d) for d in DAGS}
+    failed_before = {r["dag_run_id"] for r in stack.runs("ingest")}
+    stack.drop("export.txt", "sepal length;sepal width\n5,1;3,5\n")
+    stack.drop("empty.csv", "")
+    events = wait_for("both files as quarantine events", lambda: (e := _quarantine_events(stack)).keys() >= {
+        "export.txt", "empty.csv"} and e, timeout=60)
+    assert "not a .csv file" in events["export.txt"]["reason"] and events["export.txt"]["source_task_id"] == "record_rejections"
+    assert "empty" in events["empty.csv"]["reason"]
+    runs = wait_for("the ingest run(s) to end", lambda: (new := [r for r in stack.runs("ingest") if r["dag_run_id"] not in failed_before])
+                    and all(r["state"] in ("success", "failed") for r in new) and new)
+    for run in runs:  # red, whichever way the two files were grouped into runs
+        states = {t["task_id"]: t["state"] for t in stack.api.get(
+            f"/api/v2/dags/ingest/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]}
+        assert run["state"] == "failed"
+        assert states == {"ingest_claimed_files": "failed", "record_rejections": "success", "fail_the_run": "failed"}
+    assert stack.inbox_is_empty()
+    time.sleep(3)
+    assert {d: stack.successes(d) for d in DAGS[1:]} == {d: before[d] for d in DAGS[1:]}
+
+
+def test_a_changed_model_setting_trains_a_new_version_and_make_retrain_forces_one(stack):
+    versions = stack.store.registry.versions()
+    before = stack.run_ids()
+    stack.api.post("/api/v2/dags/train/dagRuns", {"logical_date": None})  # unchanged: nothing to train
+    skipped = wait_for("the manual train run", lambda: [r for r in stack.runs("train") if r["dag_run_id"] not in before["train"]
+                                                        and r["state"] in ("success", "failed")])
+    assert stack.store.registry.versions() == versions
+    assert skipped[0]["state"] == "success"  # skipped task: nothing new, nothing downstream
+
+    stack.config.write_text(stack.config.read_text().replace("n_estimators = 100", "n_estimators = 40"))
+    before = stack.run_ids()
+    stack.api.post("/api/v2/dags/train/dagRuns", {"logical_date": None})
+    stack.wait_chain(before, dags=["train", "evaluate"])
+    new = stack.store.registry.versions()[-1]
+    assert new not in versions and stack.store.registry.card(new)["params"]["n_estimators"] == 40
+
+    before = stack.run_ids()
+    done = subprocess.run(["make", "-s", "retrain", "WHY=new sklearn"], cwd=REPO_ROOT, env=stack.env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Triggered train run" in done.stdout, done.stdout + done.stderr
+    stack.wait_chain(before, dags=["train", "evaluate"])
+    forced = stack.store.registry.versions()[-1]
+    assert forced > new and stack.store.registry.card(forced)["retrained_on_request"]
+
+
+def test_the_airflow_home_is_private_and_outputs_are_readable_by_the_group(stack):
+    import os
+    import stat
+
+    def mode(path) -> int:
+        return stat.S_IMODE(os.stat(path).st_mode)
+
+    assert mode(stack.home) == 0o700
+    for name in ("airflow.db", "secrets.json", "simple_auth_manager_passwords.json.generated"):
+        assert mode(stack.home / name) == 0o600, name
+    if stack.store.backend.can_rename:  # modes exist on the local folder only
+        version = stack.read_json("models/champion.json")["version"]
+        for key in ("metrics/latest/report.html", f"models/{version}/model.joblib", "models/champion.json"):
+            assert mode(stack.store.backend.path(key)) == 0o640, key
+        assert mode(stack.store.backend.path("models")) == 0o750
 
 
 def test_make_retract_takes_a_batch_out_and_the_chain_rebuilds_without_it(stack):

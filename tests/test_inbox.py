@@ -75,11 +75,13 @@ def test_hidden_files_and_sub_folders_are_left_alone(store):
     assert store.inbox.waiting() == [] and _claim_now(store) == []
 
 
-def test_the_watcher_takes_only_csv_files(store):
-    for name in ("a.csv", "B.CSV", "c.csv.crdownload", "notes.txt"):
+def test_the_watcher_takes_every_finished_file_and_leaves_downloads_in_progress(store):
+    """A non-CSV (``notes.txt``) is taken at once so ingest can reject it with a reason;
+    only names of unfinished downloads wait."""
+    for name in ("a.csv", "B.CSV", "c.csv.crdownload", "notes.txt", "d.csv.part", "e.csv~"):
         store.inbox.put(name, b"x\n")
-    assert sorted(c.name for c in _claim_now(store)) == ["B.CSV", "a.csv"]
-    assert sorted(e.name for e in store.inbox.waiting()) == ["c.csv.crdownload", "notes.txt"]
+    assert sorted(c.name for c in _claim_now(store)) == ["B.CSV", "a.csv", "notes.txt"]
+    assert sorted(e.name for e in store.inbox.waiting()) == ["c.csv.crdownload", "d.csv.part", "e.csv~"]
 
 
 def test_eight_concurrent_claimers_of_one_file_have_exactly_one_winner(store):
@@ -128,17 +130,17 @@ def test_on_s3_an_object_overwritten_after_its_claim_is_not_read_under_the_old_c
         assert local.read_bytes() == b"version 2, uploaded while claimed\n"
 
 
-def test_a_sweep_claims_csvs_and_leaves_fresh_other_files(store):
+def test_a_sweep_claims_finished_files_and_leaves_fresh_downloads(store):
     for name in ("a.csv", "notes.txt", "download.csv.part"):
         store.inbox.put(name, b"x\n")
-    assert [c.name for c in store.inbox.sweep()] == ["a.csv"]
-    assert sorted(e.name for e in store.inbox.waiting()) == ["download.csv.part", "notes.txt"]
+    assert sorted(c.name for c in store.inbox.sweep()) == ["a.csv", "notes.txt"]
+    assert [e.name for e in store.inbox.waiting()] == ["download.csv.part"]
 
 
-def test_a_sweep_claims_other_files_once_they_are_stale(store):
-    store.inbox.put("notes.txt", b"x\n")
+def test_a_sweep_claims_abandoned_downloads_once_they_are_stale(store):
+    store.inbox.put("download.csv.part", b"x\n")
     assert store.inbox.sweep() == []
-    assert [c.name for c in store.inbox.sweep(stale_other_s=0)] == ["notes.txt"]
+    assert [c.name for c in store.inbox.sweep(stale_other_s=0)] == ["download.csv.part"]
 
 
 def test_odd_inbox_entries_never_block_the_inbox_and_each_is_explained(tmp_path):

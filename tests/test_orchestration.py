@@ -90,9 +90,28 @@ def test_the_queue_watcher_fires_when_a_file_is_uploaded_to_the_inbox(s3_server)
     assert unquote_plus(record["s3"]["object"]["key"]) == "data/inbox/upload.csv"
 
 
+class XComShelf:
+    """The task instance's XCom push/pull, kept in memory (the real one needs a supervisor)."""
+
+    def __init__(self):
+        self.values: dict[str, object] = {}
+
+    def xcom_push(self, key, value):
+        self.values[key] = value
+
+    def xcom_pull(self, task_ids, key):
+        return self.values.get(key)
+
+
 def _context(*payloads):
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
     events = [SimpleNamespace(extra={"from_trigger": True, "payload": p}) for p in payloads]
-    return {"triggering_asset_events": {orchestration.INBOX: events}, "outlet_events": {orchestration.RAW: SimpleNamespace(extra=None)}}
+    return {"triggering_asset_events": {orchestration.INBOX: events}, "outlet_events": OutletEventAccessors(), "ti": XComShelf()}
+
+
+def _quarantine_events(context):
+    return [e.extra for e in context["outlet_events"][orchestration.QUARANTINED].asset_alias_events]
 
 
 def test_only_runs_started_by_claiming_watcher_events_skip_the_sweep():
@@ -109,10 +128,28 @@ def test_emit_sets_the_extra_skips_when_nothing_is_new_and_fails_after_logging_t
     assert context["outlet_events"][orchestration.RAW].extra["batches"] == ["b-1"]
     with pytest.raises(AirflowSkipException, match="No new batch"):
         emit(_context(), IngestResult(), orchestration.RAW)
-    gate = GateResult(quarantined=[{"batch_id": "b-2", "file": "bad.csv", "reason": "3 of 19 checks failed", "quarantine_id": "b-2"}])
-    with caplog.at_level(logging.INFO), pytest.raises(AirflowFailException, match="bad.csv: 3 of 19 checks failed"):
-        emit(_context(), gate)
-    assert "QUARANTINED b-2 (bad.csv) -> quarantine/b-2: 3 of 19 checks failed" in caplog.text
+    gate = GateResult(quarantined=[{"batch_id": "b-2", "file": "bad.csv", "reason": "3 of 19 checks failed",
+                                    "quarantine_id": "b-2", "stage": "validation"}])
+    failed = _context()
+    with caplog.at_level(logging.INFO), pytest.raises(AirflowFailException, match="No batch passed the gate: bad.csv -> quarantine/b-2: 3 of 19"):
+        emit(failed, gate)
+    assert "REJECTED bad.csv at validation -> " in caplog.text and "3 of 19 checks failed" in caplog.text
+    # A failed task emits no events: the rejections wait in XCom for record_rejections.
+    assert _quarantine_events(failed) == []
+    assert orchestration.record_rejections(failed, "validate_new_batches") == 1
+    (event,) = _quarantine_events(failed)
+    assert event["file"] == "bad.csv" and event["stage"] == "validation" and event["moved_to"].endswith("/quarantine/b-2/")
+
+
+def test_a_mixed_drop_emits_its_batches_and_one_quarantine_event_per_rejected_file():
+    context = _context()
+    result = IngestResult(new_batches=[{"batch_id": "b-1", "file": "a.csv", "rows": 3, "sha256": "x" * 64}],
+                          quarantined=[{"file": "x.txt", "reason": "not a CSV", "quarantine_id": "q1"},
+                                       {"file": "y.csv", "reason": "empty", "quarantine_id": "q2"}])
+    emit(context, result, orchestration.RAW)
+    assert context["outlet_events"][orchestration.RAW].extra["batches"] == ["b-1"]
+    assert [(e["file"], e["stage"], e["reason"]) for e in _quarantine_events(context)] == [
+        ("x.txt", "ingest", "not a CSV"), ("y.csv", "ingest", "empty")]
 
 
 def test_claims_a_crash_left_behind_are_reported_as_soon_as_the_trigger_starts(store):

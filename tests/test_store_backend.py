@@ -66,3 +66,23 @@ def test_a_stamp_changes_when_the_content_does(store):
     store.backend.write_bytes("inbox/x.csv", b"second!")
     (after,) = store.backend.files("inbox")
     assert before.stamp != after.stamp and after.size == 7
+
+
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o027, 0o640, 0o750), (0o077, 0o600, 0o700)])
+def test_local_outputs_get_the_modes_the_umask_allows(tmp_path, umask, file_mode, folder_mode):
+    """PIPELINE_UMASK (027 by default) is what makes reports and models readable by the group."""
+    import os
+    import stat
+
+    from tasks.store import open_store
+
+    old = os.umask(umask)
+    try:
+        store = open_store(str(tmp_path / "data"))
+        store.backend.write_json("metrics/v0001/metrics.json", {"f1": 1.0})
+        assert store.backend.create_exclusive("models/v0001/reservation.json", b"{}")
+    finally:
+        os.umask(old)
+    for key, mode in (("metrics/v0001/metrics.json", file_mode), ("models/v0001/reservation.json", file_mode),
+                      ("metrics/v0001", folder_mode)):
+        assert stat.S_IMODE(os.stat(store.backend.path(key)).st_mode) == mode, key

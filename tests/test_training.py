@@ -12,7 +12,7 @@ from tasks.config import load_config
 from tasks.modeling import cap_rows, make_pipeline
 from tasks.stages.ingest import ingest
 from tasks.stages.split import build_features
-from tasks.stages.train import train, version_on_current_features
+from tasks.stages.train import train, version_already_trained
 from tasks.store.registry import ModelIntegrityError
 
 
@@ -87,17 +87,29 @@ def test_the_row_cap_is_a_stratified_sample(iris):
 
 
 def test_a_model_knows_whether_it_was_trained_on_the_current_features(featured):
-    store = featured.store
-    assert version_on_current_features(store) is None  # no model yet
-    card = train(store, featured.config).card
-    assert version_on_current_features(store) == card["version"]
-    skipped = train(store, featured.config)
-    assert skipped.card is None and skipped.nothing_new() == f"{card['version']} is already trained on the current features"
+    store, config = featured.store, featured.config
+    assert version_already_trained(store, config) is None  # no model yet
+    card = train(store, config).card
+    assert version_already_trained(store, config) == card["version"]
+    skipped = train(store, config)
+    assert skipped.card is None and skipped.nothing_new().startswith(f"{card['version']} is already trained on the current features")
     store.inbox.add_claimed("more.csv", csv_bytes(iris_sample(30, seed=1)))
     (batch,) = ingest(store).new_batches
     store.batches.mark_validated(batch["batch_id"], {})
-    build_features(store, featured.config)
-    assert version_on_current_features(store) is None
+    build_features(store, config)
+    assert version_already_trained(store, config) is None
+
+
+def test_changed_model_settings_or_a_retrain_request_train_a_new_version(featured):
+    store, config = featured.store, featured.config
+    first = train(store, config).card
+    deeper = dataclasses.replace(config, params={**config.params, "max_depth": 3})
+    assert version_already_trained(store, deeper) is None  # pipeline.toml changed: train again
+    second = train(store, deeper).card
+    assert second["version"] > first["version"] and second["params"]["max_depth"] == 3
+    assert train(store, deeper).card is None  # and only once
+    forced = train(store, deeper, retrain=True).card
+    assert forced["version"] > second["version"] and forced["retrained_on_request"]
 
 
 def test_concurrent_registrations_never_share_a_version_number(store):

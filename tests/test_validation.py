@@ -87,7 +87,8 @@ def test_bad_batches_are_quarantined_with_a_reason_naming_the_problem(store, cas
     folder = f"quarantine/{q['quarantine_id']}"
     assert store.backend.read_bytes(f"{folder}/{case}.csv") == content
     assert json.loads(store.backend.read_bytes(f"{folder}/gx_result.json"))["success"] is False
-    assert store.backend.exists(f"{folder}/data_docs/index.html") and store.backend.exists(f"{folder}/batch/data.parquet")
+    assert reason["data_docs"].startswith("data_docs/validations/") and store.backend.exists(f"{folder}/{reason['data_docs']}")
+    assert store.backend.exists(f"{folder}/batch/data.parquet")
     assert not any(k.startswith(("raw/", "archive/")) for k in everything(store))  # moved out, nothing left behind
 
 
@@ -114,3 +115,53 @@ def test_a_bad_file_dropped_again_is_recognised(store):
     ingest_result, _ = _run_gate(store, "bad-again.csv", content)
     (q,) = ingest_result.quarantined
     assert "already quarantined" in q["reason"]
+
+
+# The mistakes people make most, each with the cause first and the fix spelled out.
+ROOT_CAUSES = {
+    "renamed": (lambda f: f.rename(columns={"petal width (cm)": "petal_width"}),
+                "columns do not match: missing ['petal width (cm)'], unexpected ['petal_width']",
+                "rename column 'petal_width' to 'petal width (cm)'"),
+    "id-column": (lambda f: f.assign(id=range(len(f)))[["id", *COLUMNS]],
+                  "columns do not match: unexpected ['id']", "remove the extra column(s) ['id']"),
+    "class-names": (lambda f: f.assign(target=f["target"].map({0: "setosa", 1: "versicolor", 2: "virginica"})),
+                    "column 'target' has type str", "write the classes as numbers, not names: setosa=0, versicolor=1, virginica=2"),
+    "decimal-commas": (lambda f: f.astype({c: str for c in COLUMNS[:4]}).replace(r"\.", ",", regex=True),
+                       "column 'sepal length (cm)' has type str", "the numbers use decimal commas"),
+}
+
+
+@pytest.mark.parametrize("case", list(ROOT_CAUSES))
+def test_the_reason_leads_with_the_root_cause_and_says_how_to_fix_it(case):
+    change, cause, fix = ROOT_CAUSES[case]
+    outcome = validate_frame(change(iris_sample(40, seed=3)), load_suite_json(SUITE_FILE))
+    assert not outcome.success
+    assert outcome.reason.split(": ", 1)[1].startswith(cause), outcome.reason
+    assert any(f.startswith(fix) for f in outcome.fixes) and fix in outcome.reason.split(". Fix: ", 1)[1]
+    # Knock-on failures come after every root cause, each saying what caused it.
+    flags = [bool(p.get("caused_by")) for p in outcome.problems]
+    assert flags == sorted(flags)
+
+
+def test_knock_on_failures_of_a_missing_column_are_folded_under_it():
+    outcome = validate_frame(iris_sample(40, seed=3).rename(columns={"petal width (cm)": "petal_width"}), load_suite_json(SUITE_FILE))
+    (cause,) = outcome.causes
+    assert cause["expectation"] == "expect_table_columns_to_match_ordered_list"
+    assert len(outcome.problems) > 1 and all("petal width (cm)" in p["caused_by"] for p in outcome.problems[1:])
+    assert f"(and {len(outcome.problems) - 1} check(s) that failed because of it)" in outcome.reason
+
+
+def test_the_data_docs_page_loads_its_styles_and_scripts_from_the_quarantine_folder(store):
+    import posixpath
+    import re
+
+    _, gate = _run_gate(store, "bad.csv", _bad_cases()["negative"][0])
+    folder = f"quarantine/{gate.quarantined[0]['quarantine_id']}"
+    page = store.quarantine.reason(gate.quarantined[0]["quarantine_id"])["data_docs"]
+    html = store.backend.read_bytes(f"{folder}/{page}").decode()
+    assets = re.findall(r'<link[^>]+href="([^"]+)"|<script[^>]+src="([^"]+)"', html)
+    urls = [a or b for a, b in assets]
+    assert not [u for u in urls if "://" in u], "a CDN link would leave the page unstyled offline"
+    assert {posixpath.basename(u) for u in urls} >= {"bootstrap.min.css", "jquery.min.js", "bootstrap.bundle.min.js"}
+    for url in urls:
+        assert store.backend.exists(posixpath.normpath(posixpath.join(folder, posixpath.dirname(page), url))), url

@@ -34,6 +34,15 @@ class IngestResult(StageResult):
     def nothing_new(self) -> str | None:
         return None if self.new_batches else "No new batch: nothing to emit on 'raw'"
 
+    def failure(self) -> str | None:
+        if self.quarantined and not self.new_batches:
+            return "Every dropped file was rejected: " + " | ".join(
+                f"{q['file']} -> quarantine/{q['quarantine_id']}: {q['reason']}" for q in self.quarantined)
+        return None
+
+    def rejections(self) -> list[dict[str, Any]]:
+        return [{"stage": "ingest", **q} for q in self.quarantined]
+
     def event_extra(self) -> dict[str, Any]:
         return {
             "batches": [b["batch_id"] for b in self.new_batches],
@@ -50,7 +59,6 @@ class IngestResult(StageResult):
         return (
             [f"Swept {self.swept} file(s) from the inbox"] * bool(self.swept)
             + [f"BATCH {b['batch_id']} <- {b['file']} ({b['rows']} rows)" for b in self.new_batches]
-            + [f"QUARANTINED {q['file']} -> quarantine/{q['quarantine_id']}: {q['reason']}" for q in self.quarantined]
         )
 
 

@@ -23,7 +23,10 @@ class TrainResult(StageResult):
     already_trained: str | None = None  # the version already trained on these features
 
     def nothing_new(self) -> str | None:
-        return f"{self.already_trained} is already trained on the current features" if self.card is None else None
+        if self.card is None:
+            return (f"{self.already_trained} is already trained on the current features with the same model settings "
+                    "(change pipeline.toml [model], or `make retrain`, to train again)")
+        return None
 
     def event_extra(self) -> dict[str, Any]:
         card = self.card or {}
@@ -35,21 +38,30 @@ class TrainResult(StageResult):
         return {"version": (self.card or {}).get("version")}
 
 
-def version_on_current_features(store: Store) -> str | None:
-    """The newest version, if it was trained on the current feature set (no need to train again)."""
+def model_settings(config: PipelineConfig) -> dict[str, Any]:
+    """What decides the model besides the data: a change here means train again."""
+    return {"estimator": config.estimator, "params": config.params, "max_train_rows": config.max_train_rows}
+
+
+def version_already_trained(store: Store, config: PipelineConfig) -> str | None:
+    """The newest version, if it was trained on the current feature set with the same
+    model settings (no need to train again)."""
     versions = store.registry.versions()
     current = store.features.current()
-    if versions and current is not None and store.registry.card(versions[-1])["features"] == current["fingerprint"]:
-        return versions[-1]
-    return None
+    if not versions or current is None:
+        return None
+    card = store.registry.card(versions[-1])
+    same_settings = {k: card.get(k) for k in model_settings(config)} == model_settings(config)
+    return versions[-1] if card["features"] == current["fingerprint"] and same_settings else None
 
 
-def train(store: Store, config: PipelineConfig) -> TrainResult:
-    """Fit on the current feature set's train split and register the model, unless done already."""
+def train(store: Store, config: PipelineConfig, *, retrain: bool = False) -> TrainResult:
+    """Fit on the current feature set's train split and register the model, unless a
+    version with the same data and settings exists (``retrain``: fit anyway)."""
     import joblib
     import sklearn
 
-    if done := version_on_current_features(store):
+    if not retrain and (done := version_already_trained(store, config)):
         return TrainResult(None, already_trained=done)
     features = store.features.current()
     if features is None:
@@ -61,14 +73,13 @@ def train(store: Store, config: PipelineConfig) -> TrainResult:
     pipeline.fit(X_fit, y_fit)
     card = store.registry.register(lambda path: joblib.dump(pipeline, path), {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "estimator": config.estimator,
-        "params": config.params,
+        **model_settings(config),
+        "retrained_on_request": retrain,
         "features": features["fingerprint"],
         # feature sets written before the store kept lineage list batch ids only
         "training_batches": features.get("batch_lineage") or [{"batch_id": b} for b in features["batches"]],
         "rows_train": len(X),
         "rows_used": len(X_fit),
-        "max_train_rows": config.max_train_rows,
         "train_seconds": round(time.perf_counter() - started, 3),
         "libraries": {
             "python": platform.python_version(),

@@ -46,14 +46,15 @@ class GateResult(StageResult):
 
     def failure(self) -> str | None:
         if self.quarantined and not self.passed:
-            return "Validation failed: " + " | ".join(f"{q['file']}: {q['reason']}" for q in self.quarantined)
+            return "No batch passed the gate: " + " | ".join(
+                f"{q['file']} -> quarantine/{q['quarantine_id']}: {q['reason']}" for q in self.quarantined)
         return None
 
+    def rejections(self) -> list[dict[str, Any]]:
+        return [{k: q[k] for k in ("file", "stage", "reason", "quarantine_id", "batch_id")} for q in self.quarantined]
+
     def log_lines(self) -> list[str]:
-        return [f"PASSED {b['batch_id']} ({b['file']}, {b['rows']} rows); {b.get('label_check', '')}" for b in self.passed] + [
-            f"QUARANTINED {q['batch_id']} ({q['file']}) -> quarantine/{q['quarantine_id']}: {q['reason']}"
-            for q in self.quarantined
-        ]
+        return [f"PASSED {b['batch_id']} ({b['file']}, {b['rows']} rows); {b.get('label_check', '')}" for b in self.passed]
 
 
 @dataclass
@@ -120,7 +121,7 @@ def validate_pending(store: Store, suite_file: Path, config: PipelineConfig) -> 
                     store.quarantine_batch(manifest, stage="label_check", reason=labels.reason,
                                            details={"label_check": labels.details})
                     result.quarantined.append({"batch_id": batch_id, "file": manifest["source_file"], "reason": labels.reason,
-                                               "quarantine_id": batch_id})
+                                               "quarantine_id": batch_id, "stage": "label_check"})
                     continue
                 store.batches.mark_validated(batch_id, {
                     "suite": suite_json.get("name"),
@@ -138,13 +139,16 @@ def validate_pending(store: Store, suite_file: Path, config: PipelineConfig) -> 
                 details={
                     "checks_run": outcome.checks_run,
                     "checks_failed": len(outcome.problems),
-                    "failed_expectations": outcome.problems,
-                    "data_docs": "data_docs/index.html",
+                    "suggested_fix": outcome.fixes,
+                    "failed_expectations": outcome.problems,  # root causes first
+                    # The validation result page (opens offline); index.html only links to it.
+                    "data_docs": f"data_docs/{outcome.data_docs_page}" if outcome.data_docs_page else None,
                 },
                 files={"gx_result.json": json.dumps(outcome.gx_result, indent=2, default=str).encode()},
                 trees={"data_docs": Path(docs)},
             )
         result.quarantined.append(
-            {"batch_id": batch_id, "file": manifest["source_file"], "reason": outcome.reason, "quarantine_id": batch_id}
+            {"batch_id": batch_id, "file": manifest["source_file"], "reason": outcome.reason, "quarantine_id": batch_id,
+             "stage": "validation"}
         )
     return result

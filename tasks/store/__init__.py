@@ -30,7 +30,8 @@ from tasks.store.registry import ModelRegistry
 from tasks.store.reports import Reports
 
 # The top-level folders a person sees, by the Airflow asset (or role) that stands for each.
-PART_FOLDERS = {"inbox": "inbox", "raw": "raw", "features": "features", "model": "models", "metrics": "metrics"}
+PART_FOLDERS = {"inbox": "inbox", "raw": "raw", "features": "features", "model": "models", "metrics": "metrics",
+                "quarantine": "quarantine"}
 
 
 def part_uri(data_url: str, part: str) -> str:

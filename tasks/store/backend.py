@@ -172,6 +172,18 @@ class Backend:
             pass
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it (``os.umask`` can only set it)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 class LocalBackend(Backend):
     can_rename = True
 
@@ -221,11 +233,19 @@ class LocalBackend(Backend):
             out.append(Entry(entry.name, st.st_size, f"{st.st_size}-{st.st_mtime_ns}", st.st_mtime_ns))
         return sorted(out, key=lambda e: e.name)
 
+    @staticmethod
+    def _temp_beside(target: Path) -> tuple[int, str]:
+        """A temp file next to ``target``, with the mode the process umask gives new files
+        (mkstemp makes 0600; teammates in the group must read reports and models)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.fchmod(fd, 0o666 & ~current_umask())
+        return fd, tmp
+
     @contextmanager
     def writer(self, key: str) -> Iterator[IO[bytes]]:
         target = Path(self.path(key))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = self._temp_beside(target)
         try:
             with os.fdopen(fd, "wb") as fh:
                 yield fh
@@ -237,8 +257,7 @@ class LocalBackend(Backend):
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
         target = Path(self.path(key))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = self._temp_beside(target)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)

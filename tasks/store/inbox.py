@@ -32,9 +32,10 @@ from tasks.store.backend import Backend, Entry, StorePart
 INBOX, CLAIMED = "inbox", "claimed"
 CLAIM_SEPARATOR = "__"
 MARKER_SUFFIX = ".claim"
-CSV_SUFFIX = ".csv"
-# A file that is not a CSV is left alone this long (it may be a browser's ``.crdownload``
-# still being written) before a sweep claims it (ingest then quarantines it).
+# Names of files still being written by browsers, downloaders and editors. Such a file is
+# left alone this long before a sweep claims it (ingest then quarantines it); any other
+# file (a CSV, or ``export.txt``, which ingest quarantines) is taken once it settles.
+IN_PROGRESS_SUFFIXES = (".crdownload", ".part", ".partial", ".download", ".tmp", ".temp", ".swp", "~")
 STALE_OTHER_FILE_S = 3600.0
 # On local disk a file is taken once its size and mtime held across two scans and it is
 # this old; on object storage an object is visible only when complete, so no wait.
@@ -62,8 +63,9 @@ def new_claim_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}-{uuid.uuid4().hex[:8]}"
 
 
-def is_csv(name: str) -> bool:
-    return name.lower().endswith(CSV_SUFFIX)
+def looks_finished(name: str) -> bool:
+    """Not named like a download or save in progress."""
+    return not name.lower().endswith(IN_PROGRESS_SUFFIXES)
 
 
 class Inbox(StorePart):
@@ -115,13 +117,13 @@ class Inbox(StorePart):
         return claim if self.backend.create_exclusive(claim.marker_key, json.dumps(record).encode()) else None
 
     def settled(self, previous: Snapshot, current: list[Entry], *, now_ns: int | None = None) -> list[Entry]:
-        """CSV files that stopped changing (local) or are simply there (object storage)."""
+        """Finished-looking files that stopped changing (local) or are simply there (object storage)."""
         if self.settle_s == 0:
-            return [e for e in current if is_csv(e.name)]
+            return [e for e in current if looks_finished(e.name)]
         now_ns = time.time_ns() if now_ns is None else now_ns
         return [
             e for e in current
-            if is_csv(e.name) and previous.get(e.name) == e.stamp and now_ns - e.modified_ns >= self.settle_s * 1e9
+            if looks_finished(e.name) and previous.get(e.name) == e.stamp and now_ns - e.modified_ns >= self.settle_s * 1e9
         ]
 
     def claim_settled(self, previous: Snapshot) -> tuple[list[Claim], Snapshot]:
@@ -132,8 +134,8 @@ class Inbox(StorePart):
         return claims, {e.name: e.stamp for e in current if e.name not in taken}
 
     def sweep(self, *, stale_other_s: float = STALE_OTHER_FILE_S) -> list[Claim]:
-        """The daily (or manual) run's sweep: claim settled CSVs, and any other file left
-        unchanged for ``stale_other_s`` (ingest then quarantines it as not a CSV)."""
+        """The daily (or manual) run's sweep: claim settled files, and in-progress-looking
+        ones left unchanged for ``stale_other_s`` (abandoned downloads; ingest quarantines them)."""
         first = {e.name: e.stamp for e in self.waiting()}
         if not first:
             return []

@@ -65,6 +65,14 @@ class Quarantine(StorePart):
     def reason(self, quarantine_id: str) -> dict[str, Any] | None:
         return self.backend.read_json_or_none(self.key(quarantine_id, REASON))
 
+    def file(self, quarantine_id: str, name: str) -> bytes:
+        """One file of a committed entry (the original, ``gx_result.json``, a Data Docs page).
+        Refuses names that would leave the entry's folder."""
+        parts = name.split("/")
+        if not name or any(p in ("", ".", "..") for p in parts) or not self.holds(quarantine_id) or "/" in quarantine_id:
+            raise FileNotFoundError(f"{QUARANTINE}/{quarantine_id}/{name}")
+        return self.backend.read_bytes(self.key(quarantine_id, name))
+
     def remove(self, quarantine_id: str) -> None:
         """Take an entry out (it was released): ``reason.json`` first, so it stops being listed."""
         self.backend.delete(self.key(quarantine_id, REASON))

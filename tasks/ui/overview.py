@@ -1,0 +1,58 @@
+"""The pipeline's state in one dictionary: models, quarantine, inbox. Read-only, any backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.store import Store
+
+
+def model_rows(store: Store) -> list[dict[str, Any]]:
+    """Every registered version, oldest first, with its evaluation (if judged yet)."""
+    champion = (store.registry.champion() or {}).get("version")
+    rows = []
+    for version in store.registry.versions():
+        card = store.registry.card(version)
+        metrics = store.reports.metrics(version) or {}
+        metric = metrics.get("primary_metric")
+        rows.append({
+            "version": version,
+            "created_at": card.get("created_at"),
+            "estimator": card.get("estimator", "").rsplit(".", 1)[-1],
+            "params": card.get("params", {}),
+            "rows_used": card.get("rows_used"),
+            "evaluated_at": metrics.get("evaluated_at"),
+            "decision": metrics.get("decision", "not evaluated yet"),
+            "reason": metrics.get("reason", ""),
+            "metric": metric,
+            "score": metrics["challenger"][metric] if metric else None,
+            "champion_then": (metrics.get("champion") or {}).get("version"),
+            "champion_score_then": (metrics.get("champion") or {}).get(metric) if metric else None,
+            "is_champion": version == champion,
+            "has_report": bool(metrics),
+        })
+    return rows
+
+
+def inbox_state(store: Store) -> dict[str, Any]:
+    batches = store.batches.committed()
+    last = batches[-1] if batches else None
+    return {
+        "waiting": [e.name for e in store.inbox.waiting()],
+        "claimed": [c.name for c in store.inbox.pending()],
+        "batches": len(batches),
+        "last_ingest": None if last is None else {"file": last["source_file"], "batch_id": last["batch_id"],
+                                                  "at": last["ingested_at"], "rows": last["rows"]},
+    }
+
+
+def overview(store: Store) -> dict[str, Any]:
+    quarantine = store.quarantine.entries()[::-1]  # newest first
+    return {
+        "data": store.url,
+        "champion": store.registry.champion(),
+        "models": model_rows(store),
+        "quarantine": [{k: q.get(k) for k in ("id", "file", "stage", "reason", "quarantined_at", "suggested_fix", "data_docs")}
+                       for q in quarantine],
+        "inbox": inbox_state(store),
+    }

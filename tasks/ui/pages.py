@@ -1,0 +1,98 @@
+"""The plugin's HTML: one page with the models (and a plot of the primary metric), the
+quarantine and the inbox. Self-contained (inline styles, inline SVG) and linked only with
+relative URLs, so it works offline and behind a proxy that moves Airflow's base path."""
+
+from __future__ import annotations
+
+import io
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
+.champion{background:#e6f4ea}.promoted{color:#1a7f37;font-weight:bold}.rejected{color:#b42318;font-weight:bold}
+.muted{color:#666}.reason{max-width:60em}.fix{color:#0b5394}.summary span{margin-right:2em}"""
+
+
+def metric_plot_svg(rows: list[dict[str, Any]]) -> str:
+    """Primary metric per evaluated version: the challenger, and the champion it faced."""
+    judged = [r for r in rows if r["score"] is not None]
+    if not judged:
+        return '<p class="muted">No model evaluated yet.</p>'
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = list(range(len(judged)))
+    fig, ax = plt.subplots(figsize=(7.5, 2.8), dpi=100)
+    ax.plot(x, [r["score"] for r in judged], marker="o", label="challenger (this version)")
+    faced = [(i, r["champion_score_then"]) for i, r in zip(x, judged) if r["champion_score_then"] is not None]
+    if faced:
+        ax.plot(*zip(*faced), marker="s", linestyle="--", label="champion it faced")
+    for i, r in zip(x, judged):
+        if r["decision"] == "promoted":
+            ax.annotate("promoted", (i, r["score"]), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+    ax.set_xticks(x, [r["version"] for r in judged], fontsize=8)
+    ax.set_ylabel(judged[-1]["metric"])
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def _models_table(rows: list[dict[str, Any]]) -> str:
+    body = []
+    for r in reversed(rows):  # newest first
+        report = f'<a href="reports/{quote(r["version"])}">report</a>' if r["has_report"] else ""
+        score = "" if r["score"] is None else f"{r['score']:.4f}"
+        marker = " (champion)" if r["is_champion"] else ""
+        body.append(
+            f'<tr class="{"champion" if r["is_champion"] else ""}"><td>{escape(r["version"])}{marker}</td>'
+            f'<td>{escape(r["created_at"] or "")}</td><td>{escape(r["estimator"])}</td><td>{score}</td>'
+            f'<td class="{escape(r["decision"])}">{escape(r["decision"])}</td><td class="reason">{escape(r["reason"])}</td>'
+            f"<td>{report}</td></tr>")
+    return ("<table><tr><th>version</th><th>trained</th><th>model</th><th>score</th><th>decision</th><th>why</th><th></th></tr>"
+            + "".join(body) + "</table>")
+
+
+def _quarantine_table(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return '<p class="muted">Nothing quarantined.</p>'
+    body = []
+    for q in entries:
+        qid = quote(q["id"])
+        links = [f'<a href="quarantine/{qid}/reason.json">reason.json</a>']
+        if q.get("data_docs"):
+            links.append(f'<a href="quarantine/{qid}/{quote(q["data_docs"])}">Data Docs</a>')
+        fixes = "".join(f'<div class="fix">Fix: {escape(f)}</div>' for f in q.get("suggested_fix") or [])
+        body.append(f'<tr><td>{escape(q["quarantined_at"])}</td><td>{escape(q["file"])}</td><td>{escape(q["stage"])}</td>'
+                    f'<td class="reason">{escape(q["reason"])}{fixes}</td><td>{" ".join(links)}</td></tr>')
+    return ("<table><tr><th>when</th><th>file</th><th>stage</th><th>reason</th><th></th></tr>" + "".join(body) + "</table>")
+
+
+def index_page(state: dict[str, Any]) -> str:
+    champion = state["champion"]
+    inbox = state["inbox"]
+    last = inbox["last_ingest"]
+    headline = (f'Champion: <b>{escape(champion["version"])}</b> (promoted {escape(champion.get("promoted_at", ""))})'
+                if champion else "No champion yet")
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Pipeline</title><style>{STYLE}</style></head>
+<body><h1>Pipeline</h1>
+<p class="summary"><span id="champion">{headline}</span><span>Data: {escape(state["data"])}</span></p>
+<h2 id="inbox">Inbox</h2>
+<p class="summary"><span>waiting: {len(inbox["waiting"])}</span><span>claimed, not ingested yet: {len(inbox["claimed"])}</span>
+<span>batches: {inbox["batches"]}</span>
+<span>last ingest: {escape(f'{last["file"]} ({last["rows"]} rows) at {last["at"]}') if last else "none"}</span></p>
+{"".join(f"<div class='muted'>waiting: {escape(n)}</div>" for n in inbox["waiting"])}
+<h2 id="models">Models</h2>
+{metric_plot_svg(state["models"])}
+{_models_table(state["models"])}
+<h2 id="quarantine">Quarantine</h2>
+{_quarantine_table(state["quarantine"])}
+</body></html>"""
