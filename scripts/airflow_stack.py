@@ -262,7 +262,9 @@ class Stack:
         environment that points at them. Local profile: nothing to start."""
         become_subreaper()
         self.home.mkdir(parents=True, exist_ok=True)
-        self.home.chmod(0o700)  # the home holds the password, the secrets and the metadata DB
+        # The home holds the password, the secrets and the metadata DB: owner only. The cluster's
+        # PostgreSQL runs as the postgres user inside it, so there others may pass (not list).
+        self.home.chmod(0o700 if self.profile == "local" else 0o711)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.prepared = True
         if self.profile != "cluster":

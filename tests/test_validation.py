@@ -165,3 +165,14 @@ def test_the_data_docs_page_loads_its_styles_and_scripts_from_the_quarantine_fol
     assert {posixpath.basename(u) for u in urls} >= {"bootstrap.min.css", "jquery.min.js", "bootstrap.bundle.min.js"}
     for url in urls:
         assert store.backend.exists(posixpath.normpath(posixpath.join(folder, posixpath.dirname(page), url))), url
+
+
+def test_a_quarantine_file_is_served_only_from_inside_its_entry(store):
+    _, gate = _run_gate(store, "bad.csv", _bad_cases()["negative"][0])
+    qid = gate.quarantined[0]["quarantine_id"]
+    assert store.quarantine.file(qid, "bad.csv") == _bad_cases()["negative"][0]
+    for name in ("../../models/champion.json", "data_docs/../../x", "", "/etc/passwd"):
+        with pytest.raises(FileNotFoundError):
+            store.quarantine.file(qid, name)
+    with pytest.raises(FileNotFoundError):
+        store.quarantine.file("no-such-entry", "reason.json")

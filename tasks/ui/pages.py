@@ -71,8 +71,9 @@ def _quarantine_table(entries: list[dict[str, Any]]) -> str:
         if q.get("data_docs"):
             links.append(f'<a href="quarantine/{qid}/{quote(q["data_docs"])}">Data Docs</a>')
         fixes = "".join(f'<div class="fix">Fix: {escape(f)}</div>' for f in q.get("suggested_fix") or [])
+        reason = q["reason"].split(". Fix: ")[0] if fixes else q["reason"]  # the fixes get their own lines
         body.append(f'<tr><td>{escape(q["quarantined_at"])}</td><td>{escape(q["file"])}</td><td>{escape(q["stage"])}</td>'
-                    f'<td class="reason">{escape(q["reason"])}{fixes}</td><td>{" ".join(links)}</td></tr>')
+                    f'<td class="reason">{escape(reason)}{fixes}</td><td>{" ".join(links)}</td></tr>')
     return ("<table><tr><th>when</th><th>file</th><th>stage</th><th>reason</th><th></th></tr>" + "".join(body) + "</table>")
 
 
