@@ -9,6 +9,7 @@ there is no internet, and Chromium's own calls would only fail).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import urllib.error
 import urllib.request
@@ -89,6 +90,21 @@ def visit(browser, stack, tmp_path):
     context.close()
 
 
+def unfold_newest_extra(page, needle: str, timeout: float = 30) -> str:
+    """Unfold the newest event's extra (a folded JSON editor, which renders late) until it
+    shows ``needle``; its text with plain spaces."""
+    editor = page.locator(".monaco-editor").first
+
+    def unfolded() -> str | None:
+        toggle = page.locator(".codicon-folding-collapsed").first
+        if toggle.count():
+            toggle.click()
+        text = " ".join(editor.inner_text().replace("\xa0", " ").split()) if editor.count() else ""
+        return text if needle in text else None
+
+    return wait_for(f"an event extra showing {needle!r}", unfolded, timeout=timeout)
+
+
 def test_login_with_the_generated_password_opens_the_home_page(visit):
     visit.page.get_by_role("link", name="Dags").first.wait_for()
     assert visit.page.locator("text=Sign into Airflow").count() == 0
@@ -123,24 +139,17 @@ def test_an_assets_events_show_their_extras(visit):
     raw = visit.stack.api.asset_id("raw")
     newest = visit.stack.api.asset_events(asset_id=raw)[0]["extra"]
     page.goto(visit.stack.api.base_url + f"/assets/{raw}")
-    page.get_by_text("Asset Events").first.wait_for()
-    # Each event's extra is a folded JSON editor: unfold the newest.
-    page.locator(".codicon-folding-collapsed").first.click()
-    editor = page.locator(".monaco-editor").first
-    wait_for("the extra to unfold", lambda: "rows_added" in editor.inner_text(), timeout=10)
-    text = editor.inner_text()
-    assert str(newest["rows_added"]) in text
+    page.get_by_text(re.compile(r"^\d+ Asset Events?$")).first.wait_for()  # "1 Asset Event"
+    text = unfold_newest_extra(page, "rows_added")
+    assert f'"rows_added": {newest["rows_added"]}' in text
     visit.shot("raw-events")
 
 
 def test_a_rejected_file_is_an_event_on_the_quarantine_asset(visit):
     page = visit.page
     page.goto(visit.stack.api.base_url + f"/assets/{visit.stack.api.asset_id('quarantine')}")
-    page.get_by_text("Asset Events").first.wait_for()
-    page.locator(".codicon-folding-collapsed").first.click()
-    editor = page.locator(".monaco-editor").first
-    wait_for("the rejection to unfold", lambda: "renamed.csv" in editor.inner_text(), timeout=10)
-    text = " ".join(editor.inner_text().replace("\xa0", " ").split())  # the editor wraps and uses no-break spaces
+    page.get_by_text(re.compile(r"^\d+ Asset Events?$")).first.wait_for()  # "1 Asset Event"
+    text = unfold_newest_extra(page, "renamed.csv")
     assert '"file": "renamed.csv"' in text and "Fix: rename column 'petal_width'" in text
     visit.shot("quarantine-events")
 

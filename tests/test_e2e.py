@@ -50,7 +50,14 @@ def _quarantine_id(stack: RunningStack) -> int:
 def _quarantine_events(stack: RunningStack) -> dict[str, dict]:
     """The ``quarantine`` asset's events, by rejected file name (newest first wins)."""
     events = stack.api.asset_events(asset_id=_quarantine_id(stack))
-    return {e["extra"]["file"]: {**e["extra"], "source_task_id": e["source_task_id"]} for e in reversed(events)}
+    return {e["extra"]["file"]: {**e["extra"], "source_task_id": e["source_task_id"], "source_run_id": e["source_run_id"],
+                                 "source_dag_id": e["source_dag_id"]} for e in reversed(events)}
+
+
+def _run_note(stack: RunningStack, event: dict) -> str:
+    """The note the scheduler's listener wrote on the run that rejected ``event``'s file."""
+    path = f"/api/v2/dags/{event['source_dag_id']}/dagRuns/{event['source_run_id']}"
+    return wait_for("the run's note", lambda: stack.api.get(path).get("note"), timeout=60)
 
 
 def _champion_model_sha(stack: RunningStack) -> tuple[str, str]:
@@ -186,6 +193,8 @@ def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack
     assert "semicolon" in events["mixed_semicolon.csv"]["reason"] and "Fix:" in events["mixed_semicolon.csv"]["reason"]
     assert (events["mixed_negative.csv"]["stage"], events["mixed_negative.csv"]["source_task_id"]) == (
         "validation", "validate_new_batches")
+    # The preprocess run stays green (the good file went on) and says what it rejected in its note.
+    assert "mixed_negative.csv [validation]" in _run_note(stack, events["mixed_negative.csv"])
 
     good_batch = next(k.split("/")[1] for k in everything(stack.store) if k.startswith("archive/") and k.endswith("/mixed_good.csv"))
     wait_for("a features event naming the good batch", lambda: any(
@@ -205,6 +214,7 @@ def test_a_drop_of_only_unusable_files_fails_ingest_visibly_within_seconds(stack
         "export.txt", "empty.csv"} and e, timeout=60)
     assert "not a .csv file" in events["export.txt"]["reason"] and events["export.txt"]["source_task_id"] == "record_rejections"
     assert "empty" in events["empty.csv"]["reason"]
+    assert "export.txt [ingest]: 'export.txt' is not a .csv file" in _run_note(stack, events["export.txt"])
     runs = wait_for("the ingest run(s) to end", lambda: (new := [r for r in stack.runs("ingest") if r["dag_run_id"] not in failed_before])
                     and all(r["state"] in ("success", "failed") for r in new) and new)
     for run in runs:  # red, whichever way the two files were grouped into runs

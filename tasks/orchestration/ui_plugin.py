@@ -1,10 +1,13 @@
 """The "Pipeline" entry of the Airflow UI: an Airflow plugin serving the pipeline's models,
-reports, quarantine and inbox from the store (any backend), inside the Airflow UI.
+reports, quarantine and inbox from the store (any backend), inside the Airflow UI; and a
+listener that writes a note on every DAG run that rejected input.
 
 Plugin endpoints are not protected by Airflow: every route here depends on Airflow's own
 ``get_user`` (the core API's check: a bearer JWT, or the UI's ``_token`` cookie), so a
 request without a valid login gets 401 (none) or 403 (invalid). Registered through the
-``airflow.plugins`` entry point in ``pyproject.toml``; the api-server loads it at start.
+``airflow.plugins`` entry point in ``pyproject.toml``. Every Airflow process loads plugins
+(task processes too, for listeners), so this module imports nothing heavy: the FastAPI app
+is built when the api-server first asks for it.
 """
 
 from __future__ import annotations
@@ -12,17 +15,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow.api_fastapi.core_api.security import get_user
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from tasks.orchestration import run_notes
 
 URL_PREFIX = "/pipeline"
 MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript", ".json": "application/json",
                ".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml", ".ico": "image/x-icon", ".otf": "font/otf"}
-
-app = FastAPI(title="Pipeline", dependencies=[Depends(get_user)], docs_url=None, redoc_url=None, openapi_url=None)
-
 
 def _store():
     from tasks.store import open_store
@@ -30,48 +29,67 @@ def _store():
     return open_store()
 
 
-@app.get("/", response_class=HTMLResponse)
-def index() -> str:
-    from tasks.ui.overview import overview
-    from tasks.ui.pages import index_page
+def build_app():  # -> fastapi.FastAPI
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-    return index_page(overview(_store()))
+    app = FastAPI(title="Pipeline", dependencies=[Depends(get_user)], docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        from tasks.ui.overview import overview
+        from tasks.ui.pages import index_page
+
+        return index_page(overview(_store()))
+
+    @app.get("/api/status")
+    def status() -> dict[str, Any]:
+        from tasks.ui.overview import overview
+
+        return overview(_store())
+
+    @app.get("/reports/{version}", response_class=HTMLResponse)
+    def report(version: str) -> Response:
+        store = _store()
+        if version not in store.registry.versions():
+            raise HTTPException(404, f"no model version {version!r}")
+        try:
+            return HTMLResponse(store.reports.file(version, "report.html"))
+        except FileNotFoundError:
+            raise HTTPException(404, f"{version} has no report yet (not evaluated)") from None
+
+    @app.get("/quarantine/{quarantine_id}/{name:path}")
+    def quarantine_file(quarantine_id: str, name: str) -> Response:
+        """A file of a quarantine entry: ``reason.json``, the original, its Data Docs pages."""
+        try:
+            data = _store().quarantine.file(quarantine_id, name)
+        except FileNotFoundError:
+            raise HTTPException(404, f"no {name!r} in quarantine entry {quarantine_id!r}") from None
+        suffix = name[name.rfind("."):].lower() if "." in name else ""
+        if suffix == ".json":
+            return JSONResponse(content=json.loads(data))
+        return Response(data, media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"))
+
+    return app
 
 
-@app.get("/api/status")
-def status() -> dict[str, Any]:
-    from tasks.ui.overview import overview
+class _AppOnFirstUse:
+    """``fastapi_apps``, built when read (only the api-server reads it)."""
 
-    return overview(_store())
+    def __init__(self) -> None:
+        self.apps: list[dict[str, Any]] | None = None
 
-
-@app.get("/reports/{version}", response_class=HTMLResponse)
-def report(version: str) -> Response:
-    store = _store()
-    if version not in store.registry.versions():
-        raise HTTPException(404, f"no model version {version!r}")
-    try:
-        return HTMLResponse(store.reports.file(version, "report.html"))
-    except FileNotFoundError:
-        raise HTTPException(404, f"{version} has no report yet (not evaluated)") from None
-
-
-@app.get("/quarantine/{quarantine_id}/{name:path}")
-def quarantine_file(quarantine_id: str, name: str) -> Response:
-    """A file of a quarantine entry: ``reason.json``, the original, its Data Docs pages."""
-    try:
-        data = _store().quarantine.file(quarantine_id, name)
-    except FileNotFoundError:
-        raise HTTPException(404, f"no {name!r} in quarantine entry {quarantine_id!r}") from None
-    suffix = name[name.rfind("."):].lower() if "." in name else ""
-    if suffix == ".json":
-        return JSONResponse(content=json.loads(data))
-    return Response(data, media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"))
+    def __get__(self, instance: Any, owner: Any) -> list[dict[str, Any]]:
+        if self.apps is None:
+            self.apps = [{"app": build_app(), "url_prefix": URL_PREFIX, "name": "Pipeline: models, reports, quarantine, inbox"}]
+        return self.apps
 
 
 class PipelinePlugin(AirflowPlugin):
     name = "pipeline"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Pipeline: models, reports, quarantine, inbox"}]
+    fastapi_apps = _AppOnFirstUse()
     # Relative href (no leading slash): it works when Airflow sits under a proxy's sub-path.
     external_views = [{"name": "Pipeline", "href": "pipeline/", "url_route": "pipeline", "destination": "nav",
                        "nav_top_level": True}]
+    listeners = [run_notes]
