@@ -33,3 +33,8 @@ class StageResult:
 
     def log_lines(self) -> list[str]:
         return []
+
+
+def where_each_went(quarantined: list[dict[str, Any]]) -> str:
+    """``file -> quarantine/<id>: reason`` for each rejection, for a failure message."""
+    return " | ".join(f"{q['file']} -> quarantine/{q['quarantine_id']}: {q['reason']}" for q in quarantined)

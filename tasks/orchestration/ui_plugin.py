@@ -12,7 +12,6 @@ is built when the api-server first asks for it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
@@ -32,7 +31,7 @@ def _store():
 def build_app():  # -> fastapi.FastAPI
     from airflow.api_fastapi.core_api.security import get_user
     from fastapi import Depends, FastAPI, HTTPException
-    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from fastapi.responses import HTMLResponse, Response
 
     app = FastAPI(title="Pipeline", dependencies=[Depends(get_user)], docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -67,8 +66,6 @@ def build_app():  # -> fastapi.FastAPI
         except FileNotFoundError:
             raise HTTPException(404, f"no {name!r} in quarantine entry {quarantine_id!r}") from None
         suffix = name[name.rfind("."):].lower() if "." in name else ""
-        if suffix == ".json":
-            return JSONResponse(content=json.loads(data))
         return Response(data, media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"))
 
     return app

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tasks.drops import UnreadableDrop, read_drop
-from tasks.results import StageResult
+from tasks.results import StageResult, where_each_went
 from tasks.store import Store
 from tasks.store.backend import sha256_file
 from tasks.store.batches import batch_id_for
@@ -36,8 +36,7 @@ class IngestResult(StageResult):
 
     def failure(self) -> str | None:
         if self.quarantined and not self.new_batches:
-            return "Every dropped file was rejected: " + " | ".join(
-                f"{q['file']} -> quarantine/{q['quarantine_id']}: {q['reason']}" for q in self.quarantined)
+            return "Every dropped file was rejected: " + where_each_went(self.quarantined)
         return None
 
     def rejections(self) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ import pandas as pd
 from tasks.config import PipelineConfig
 from tasks.contract import build_suite, load_suite_json, validate_frame
 from tasks.modeling import features_and_target
-from tasks.results import StageResult
+from tasks.results import StageResult, where_each_went
 from tasks.schema import CLASS_NAMES
 from tasks.store import Store
 
@@ -46,8 +46,7 @@ class GateResult(StageResult):
 
     def failure(self) -> str | None:
         if self.quarantined and not self.passed:
-            return "No batch passed the gate: " + " | ".join(
-                f"{q['file']} -> quarantine/{q['quarantine_id']}: {q['reason']}" for q in self.quarantined)
+            return "No batch passed the gate: " + where_each_went(self.quarantined)
         return None
 
     def rejections(self) -> list[dict[str, Any]]:
