@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -90,10 +91,12 @@ class Bench:
 
 
 @contextmanager
-def running_stack(backend: str = "local") -> Iterator[Bench]:
+def running_stack(backend: str = "local", extra_dags: list[Path] = (), prepare: Any = None) -> Iterator[Bench]:
     """Start the real stack (as `make run` / `make cluster` do) in a temp folder and always stop
     everything. ``local``: data in a folder; ``s3``: data on a bucket of a moto S3 server
-    started here; ``cluster``: the cluster profile (Celery, PostgreSQL, Redis, its own S3)."""
+    started here; ``cluster``: the cluster profile (Celery, PostgreSQL, Redis, its own S3).
+    ``extra_dags``: DAG files served beside the project's (a copy of ``dags/`` plus these).
+    ``prepare``: called with the (local) data URL before the stack starts, to fill it."""
     from tasks.store import open_store
 
     root = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -101,6 +104,12 @@ def running_stack(backend: str = "local") -> Iterator[Bench]:
     moto = None
     saved = dict(os.environ)
     try:
+        if extra_dags:
+            dags = root / "dags"
+            shutil.copytree(REPO_ROOT / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
+            for extra in extra_dags:
+                shutil.copy(extra, dags / extra.name)
+            os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
         data_url = None
         if backend == "s3":
             moto = MotoServer(log_path=root / "moto_server.log").start()
@@ -108,6 +117,8 @@ def running_stack(backend: str = "local") -> Iterator[Bench]:
             data_url = f"s3://{moto.new_bucket('bench')}/data"
         elif backend == "local":
             data_url = str(root / "data")
+            if prepare is not None:
+                prepare(data_url)
         ports = {name: free_port() for name in ("postgres", "redis", "s3")}
         stack = Stack(home=root / "airflow", port=free_port(), data_url=data_url,
                       profile="cluster" if backend == "cluster" else "local", ports=ports)
@@ -221,13 +232,7 @@ def pss_by_component(root_pid: int | None = None) -> dict[str, tuple[int, int]]:
     for p in root.children(recursive=True):
         try:
             pss = p.memory_full_info().pss
-            chain = [p, *p.parents()]
-            name = "other"
-            for q in chain:
-                line = " ".join(q.cmdline())
-                if found := next((c for c in COMPONENT_NAMES if c in line), None):
-                    name = found
-                    break
+            name = _component(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         total, count = out.get(name, (0, 0))
@@ -264,3 +269,35 @@ def trigger_event_time(stack: Stack, file_name: str) -> float:
         if file_name in payload:
             return ts(e["timestamp"])
     return float("nan")
+
+
+def idle_cpu(seconds: float = 60.0, root_pid: int | None = None) -> tuple[float, dict[str, float]]:
+    """CPU used by every process below ``root_pid`` over ``seconds``, in % of one core, in
+    total and per component (processes that start meanwhile count from zero)."""
+    root = psutil.Process(root_pid or os.getpid())
+
+    def used() -> dict[int, tuple[str, float]]:
+        out = {}
+        for p in root.children(recursive=True):
+            try:
+                t = p.cpu_times()
+                out[p.pid] = (_component(p), t.user + t.system + t.children_user + t.children_system)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return out
+
+    before = used()
+    time.sleep(seconds)
+    after = used()
+    per: dict[str, float] = {}
+    for pid, (name, t) in after.items():
+        per[name] = per.get(name, 0.0) + (t - before.get(pid, (name, 0.0))[1]) / seconds * 100
+    return sum(per.values()), per
+
+
+def _component(p: psutil.Process) -> str:
+    for q in [p, *p.parents()]:
+        line = " ".join(q.cmdline())
+        if found := next((c for c in COMPONENT_NAMES if c in line), None):
+            return found
+    return "other"

@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark in turn; each prints its figures (JSON copies in benchmarks/results/)."""
+"""`make bench`: every benchmark in turn; each prints its figures (JSON copies in benchmarks/results/).
+About 45 minutes on the project's 2-core machine (history.py fills 10^7 rows of history)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = [["parse_time.py"], ["validation_time.py"], ["latency.py"], ["latency.py", "--backend", "s3"],
-           ["latency.py", "--backend", "cluster"], ["memory.py"], ["memory.py", "--backend", "cluster"], ["scale.py"]]
+# Issue 12's figures first: the seed-DAG comparison, the hand-off profile, idle cost, history.
+SCRIPTS = [["seed_vs_chain.py"], ["handoffs.py"], ["memory.py"], ["history.py"], ["parse_time.py"], ["validation_time.py"],
+           ["latency.py"], ["latency.py", "--backend", "s3"], ["latency.py", "--backend", "cluster"],
+           ["memory.py", "--backend", "cluster"], ["scale.py"]]
 
 if __name__ == "__main__":
     failed = []

@@ -28,17 +28,7 @@ def ingest():
 
         return o.emit(context, run(o.store(), sweep=not o.files_already_claimed(context)), o.RAW)
 
-    @task(outlets=[o.QUARANTINED], inlets=[o.QUARANTINE], trigger_rule="one_failed")  # inlet: lists the asset before any rejection
-    def record_rejections(**context) -> int:
-        return o.record_rejections(context, "ingest_claimed_files")
-
-    @task
-    def fail_the_run(rejected: int) -> None:
-        o.fail_the_run(rejected)
-
-    rejected = record_rejections()
-    ingest_claimed_files() >> rejected
-    fail_the_run(rejected)
+    o.report_rejections_of(ingest_claimed_files())
 
 
 ingest()

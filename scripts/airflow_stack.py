@@ -75,8 +75,14 @@ CLUSTER_ENV_FILE = "cluster.env"
 PRELOAD_MODULES = ["pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.linear_model", "sklearn.model_selection",
                    "sklearn.metrics", "sklearn.pipeline", "joblib", "great_expectations", "matplotlib.pyplot", "fsspec"]
 OBJECT_STORAGE_PRELOAD = ["s3fs"]  # only when the data is on S3 (imports only: no client is made before the fork)
+# On SQLite the scheduler also gets a sub-second SQL now() (see sqlite_subsecond_now.py):
+# without it every new DAG run waits for the next whole second.
 PRELOAD_AND_RUN = (
     "import importlib, os, sys\n"
+    "if os.environ.get('AIRFLOW__DATABASE__SQL_ALCHEMY_CONN', 'sqlite:').startswith('sqlite:'):\n"
+    f"    sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+    "    import sqlite_subsecond_now\n"
+    "    sys.path.pop(0)\n"
     "for name in filter(None, os.environ.get('PIPELINE_PRELOAD_MODULES', '').split(',')):\n"
     "    importlib.import_module(name)\n"
     "from airflow.__main__ import main\n"

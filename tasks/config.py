@@ -68,6 +68,7 @@ class PipelineConfig:
     max_train_rows: int = 0
     metric: str = "f1_macro"
     tolerance: float = 0.0
+    max_eval_rows: int = 0
     label_alpha: float = 0.001
     label_min_excess: float = 0.2
     label_min_rows: int = 20
@@ -85,6 +86,7 @@ def load_config(path: Path) -> PipelineConfig:
         max_train_rows=int(model.get("max_train_rows", 0)),
         metric=str(promo.get("metric", "f1_macro")),
         tolerance=float(promo.get("tolerance", 0.0)),
+        max_eval_rows=int(promo.get("max_eval_rows", 0)),
         label_alpha=float(labels.get("alpha", PipelineConfig.label_alpha)),
         label_min_excess=float(labels.get("min_excess", PipelineConfig.label_min_excess)),
         label_min_rows=int(labels.get("min_rows", PipelineConfig.label_min_rows)),
@@ -93,6 +95,8 @@ def load_config(path: Path) -> PipelineConfig:
         raise ValueError(f"{path}: promotion.metric must be one of {METRICS}, got {config.metric!r}")
     if not 0 < config.label_alpha < 1 or not 0 <= config.label_min_excess < 1:
         raise ValueError(f"{path}: label_check.alpha must be in (0, 1) and min_excess in [0, 1)")
+    if config.max_train_rows < 0 or config.max_eval_rows < 0:
+        raise ValueError(f"{path}: model.max_train_rows and promotion.max_eval_rows must be 0 (no cap) or positive")
     if not 0 < config.test_size < 1:
         raise ValueError(f"{path}: split.test_size must be between 0 and 1, got {config.test_size}")
     return config

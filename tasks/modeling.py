@@ -27,16 +27,6 @@ def features_and_target(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     return frame[FEATURE_COLUMNS], frame[TARGET_COLUMN]
 
 
-def cap_rows(X: pd.DataFrame, y: pd.Series, max_rows: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
-    """A stratified sample of at most ``max_rows`` rows (0 = no cap)."""
-    if not max_rows or len(X) <= max_rows:
-        return X, y
-    from sklearn.model_selection import train_test_split
-
-    X_s, _, y_s, _ = train_test_split(X, y, train_size=max_rows, random_state=seed, stratify=y)
-    return X_s, y_s
-
-
 def score(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
     """Accuracy, macro F1, per-class figures and the confusion matrix of ``model`` on (X, y)."""
     from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score

@@ -60,7 +60,7 @@ def test_only_the_stages_that_reject_input_report_to_the_quarantine(dagbag):
     reporting = {(dag.dag_id, t.task_id, t.trigger_rule) for dag in dagbag.dags.values() for t in dag.tasks if QUARANTINED in t.outlets}
     assert reporting == {
         ("ingest", "ingest_claimed_files", "all_success"), ("ingest", "record_rejections", "one_failed"),
-        ("preprocess", "validate_new_batches", "all_success"), ("preprocess", "record_rejections", "one_failed"),
+        ("preprocess", "validate_and_split", "all_success"), ("preprocess", "record_rejections", "one_failed"),
     }
 
 
@@ -99,4 +99,5 @@ def test_the_rejection_tasks_wait_for_the_task_that_rejects(dagbag):
     ingest, preprocess = dagbag.dags["ingest"], dagbag.dags["preprocess"]
     assert ingest.get_task("record_rejections").upstream_task_ids == {"ingest_claimed_files"}
     assert ingest.get_task("fail_the_run").upstream_task_ids == {"record_rejections"}
-    assert preprocess.get_task("record_rejections").upstream_task_ids == {"validate_new_batches"}
+    assert preprocess.get_task("record_rejections").upstream_task_ids == {"validate_and_split"}
+    assert preprocess.get_task("fail_the_run").upstream_task_ids == {"record_rejections"}

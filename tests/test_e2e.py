@@ -86,7 +86,7 @@ def test_a_dropped_csv_runs_the_chain_with_metadata_on_every_event(stack):
     assert raw["extra"]["files"] == ["team_batch_1.csv"] and raw["extra"]["rows_added"] == 40
     (batch_id,) = raw["extra"]["batches"]
     assert len(raw["extra"]["sha256"][batch_id]) == 64
-    features = stack.api.asset_events(source_dag_id="preprocess")[0]["extra"]
+    features = stack.api.asset_events(asset_id=stack.api.asset_id("features"))[0]["extra"]
     assert features["passed_batches"] == [batch_id] and features["rows_train"] + features["rows_test"] == 190
     model = stack.api.asset_events(source_dag_id="train")[0]["extra"]
     assert model["version"] == "v0002" and model["rows_used"] == features["rows_train"]
@@ -116,9 +116,9 @@ def test_a_bad_drop_is_quarantined_and_nothing_downstream_runs(stack):
     folder = f"quarantine/{entry['id']}"
     assert stack.store.backend.exists(f"{folder}/bad_labels.csv") and stack.store.backend.exists(f"{folder}/{entry['data_docs']}")
     run_id = failed[0]["dag_run_id"]
-    ti = stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_new_batches")
+    ti = stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_and_split")
     assert ti["state"] == "failed" and ti["try_number"] == 1  # bad data is not retried
-    log = json.dumps(stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_new_batches/logs/1"))
+    log = json.dumps(stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_and_split/logs/1"))
     assert "not in [0, 1, 2]" in log and "bad_labels.csv" in log  # the reason, where the UI shows it
     assert log.index("REJECTED bad_labels.csv") < log.index("Task failed with exception")  # reasons first
     # The rejection is an Airflow event too, posted by record_rejections since the gate failed.
@@ -192,7 +192,7 @@ def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack
     assert (events["mixed_semicolon.csv"]["stage"], events["mixed_semicolon.csv"]["source_task_id"]) == ("ingest", "ingest_claimed_files")
     assert "semicolon" in events["mixed_semicolon.csv"]["reason"] and "Fix:" in events["mixed_semicolon.csv"]["reason"]
     assert (events["mixed_negative.csv"]["stage"], events["mixed_negative.csv"]["source_task_id"]) == (
-        "validation", "validate_new_batches")
+        "validation", "validate_and_split")
     # The preprocess run stays green (the good file went on) and says what it rejected in its note.
     assert "mixed_negative.csv [validation]" in _run_note(stack, events["mixed_negative.csv"])
 
@@ -273,7 +273,7 @@ def test_make_retract_takes_a_batch_out_and_the_chain_rebuilds_without_it(stack)
     before = stack.run_ids()
     champion = stack.read_json("models/champion.json")["version"]
     batch_id = next(k.split("/")[1] for k in everything(stack.store) if k.endswith("/team_batch_1.csv"))
-    features_before = stack.api.asset_events(source_dag_id="preprocess")[0]["extra"]
+    features_before = stack.api.asset_events(asset_id=stack.api.asset_id("features"))[0]["extra"]
     refused = subprocess.run(["make", "-s", "retract", "BATCH=b-0000000000000000", "WHY=typo"], cwd=REPO_ROOT,
                              env=stack.env, capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "error: no batch" in refused.stderr and "Traceback" not in refused.stderr
@@ -283,7 +283,7 @@ def test_make_retract_takes_a_batch_out_and_the_chain_rebuilds_without_it(stack)
     stack.wait_chain(before, dags=DAGS[1:])
     raw = next(e for e in stack.api.asset_events() if e["extra"].get("retracted") == batch_id)
     assert raw["extra"]["why"] == "exported from the wrong sheet" and raw["extra"]["from_rest_api"]
-    features = stack.api.asset_events(source_dag_id="preprocess")[0]["extra"]
+    features = stack.api.asset_events(asset_id=stack.api.asset_id("features"))[0]["extra"]
     assert features["total_batches"] == features_before["total_batches"] - 1
     metrics = stack.api.asset_events(source_dag_id="evaluate")[0]["extra"]
     assert metrics["decision"] == "promoted" and f"champion {champion} was trained on retracted batch" in metrics["reason"]

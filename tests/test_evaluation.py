@@ -91,11 +91,23 @@ def test_scores_match_scikit_learn(featured):
     from sklearn.metrics import f1_score
 
     metrics = _train_and_evaluate(featured)
-    test = featured.store.features.read(featured.store.features.current()["fingerprint"], "test")
+    test = featured.store.features.read(featured.store.features.current(), "test")
     X, y = test.drop(columns="target"), test["target"]
     expected = f1_score(y, featured.store.registry.load("v0001").predict(X), average="macro")
     assert metrics["challenger"]["f1_macro"] == pytest.approx(expected)
-    assert metrics["test_rows"] == len(y) == 30
+    assert metrics["test_rows"] == len(y) == metrics["test_rows_available"] == 30
+    assert metrics["test_sample"] == "every held-out row"
+
+
+def test_evaluation_on_a_bounded_sample_says_so(featured):
+    import dataclasses
+
+    config = dataclasses.replace(featured.config, max_eval_rows=12)
+    train(featured.store, config)
+    (metrics,) = evaluate_pending(featured.store, config).judged
+    assert metrics["test_rows"] == 12 and metrics["test_rows_available"] == 30
+    assert sum(metrics["challenger"]["confusion_matrix"][0]) == 4  # stratified: 4 of each class
+    assert "stratified sample, max_eval_rows 12" in featured.store.reports.file("latest", "report.html").decode()
 
 
 def test_a_version_is_pending_until_it_is_evaluated(featured):

@@ -164,3 +164,46 @@ def test_odd_inbox_entries_never_block_the_inbox_and_each_is_explained(tmp_path)
         "link.csv": "a symbolic link: left alone, drop regular files only",
     }
     assert store.inbox.sweep(stale_other_s=0) == []  # the sweep leaves them alone too
+
+
+def test_the_kernel_reports_a_local_file_only_once_its_writer_closed_it(tmp_path):
+    import asyncio
+
+    from tasks.store import open_store
+
+    store = open_store(str(tmp_path / "data"))
+    store.inbox.make_ready()
+    inbox = tmp_path / "data" / "inbox"
+    heard = store.inbox.finished_files()
+    assert heard is not None  # Linux: inotify
+
+    async def scenario() -> list[list[str]]:
+        answers = []
+        with open(inbox / "slow.csv", "w") as fh:  # open and being written: never reported
+            for i in range(4):
+                fh.write(f"{i}\n")
+                fh.flush()
+                answers.append(await heard.wait(0.2))
+        answers.append(await heard.wait(2))  # closed now
+        (inbox / ".hidden.tmp").write_text("x")
+        (inbox / "download.csv.part").write_text("x")
+        (inbox / ".hidden.tmp").rename(inbox / "moved in.csv")
+        answers.append(await heard.wait(2))
+        return answers
+
+    answers = asyncio.run(scenario())
+    heard.close()
+    assert answers[:4] == [[], [], [], []]
+    assert answers[4] == ["slow.csv"]
+    assert answers[5] == ["moved in.csv"]  # not the hidden temp file, not the .part download
+    claims = store.inbox.claim_finished(answers[4] + answers[5])
+    assert sorted(c.name for c in claims) == ["moved in.csv", "slow.csv"]
+    assert sorted(p.name for p in inbox.iterdir()) == ["download.csv.part"]
+
+
+def test_object_storage_has_no_kernel_listener(store):
+    store.inbox.make_ready()
+    heard = store.inbox.finished_files()
+    assert (heard is None) == (not store.backend.can_rename)
+    if heard is not None:
+        heard.close()

@@ -108,6 +108,6 @@ def test_one_shuffled_batch_no_longer_blocks_every_later_model(store, config):
         gate = _drop_and_gate(store, config, f"{name}.csv", frame)
         decisions += [m["decision"] for m in _full_run(store, config)] if gate.passed else []
     assert [e["file"] for e in store.quarantine.entries()] == ["shuffled.csv"]
-    test_rows = store.features.read(store.features.current()["fingerprint"], "test")
+    test_rows = store.features.read(store.features.current(), "test")
     assert len(test_rows) == 30 + sum(int(np.ceil(len(f) * 0.2)) for n, f in drops if n != "shuffled")
     assert decisions.count("promoted") >= 3, decisions  # good data can make a champion again

@@ -53,6 +53,27 @@ def test_the_trigger_fires_once_per_drop_and_keeps_watching(store):
     assert store.inbox.waiting() == []
 
 
+def test_a_local_drop_is_claimed_as_soon_as_it_is_written_not_when_it_settles(tmp_path):
+    from tasks.store import open_store
+
+    store = open_store(str(tmp_path / "data"))
+    trigger = InboxTrigger(store.url, poll_interval=60)  # one scan at start, then only inotify
+
+    async def scenario():
+        stream = trigger.run()
+        first = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.5)  # the trigger is listening
+        # After the start-up scan only inotify can report it (the next scan is 60 s away).
+        await asyncio.to_thread(store.inbox.put, "fresh.csv", b"a\n1\n")
+        event = await asyncio.wait_for(first, timeout=10)
+        await stream.aclose()
+        return event
+
+    event = asyncio.run(scenario())
+    assert event.payload["files"] == ["fresh.csv"]
+    assert [c.name for c in store.inbox.pending()] == ["fresh.csv"]
+
+
 def test_with_a_queue_the_inbox_has_a_notification_watcher_and_a_listing_safety_net(s3_server):
     settings = Settings(data_url="s3://b/data", config_file=Settings.from_env().config_file,
                         suite_file=Settings.from_env().suite_file, inbox_queue="http://127.0.0.1:1/123/q")
@@ -136,7 +157,7 @@ def test_emit_sets_the_extra_skips_when_nothing_is_new_and_fails_after_logging_t
     assert "REJECTED bad.csv at validation -> " in caplog.text and "3 of 19 checks failed" in caplog.text
     # A failed task emits no events: the rejections wait in XCom for record_rejections.
     assert _quarantine_events(failed) == []
-    assert orchestration.record_rejections(failed, "validate_new_batches") == 1
+    assert orchestration.record_rejections(failed, "validate_and_split") == 1
     (event,) = _quarantine_events(failed)
     assert event["file"] == "bad.csv" and event["stage"] == "validation" and event["moved_to"].endswith("/quarantine/b-2/")
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import CONFIG_FILE, csv_bytes, iris_sample
 from tasks.config import load_config
-from tasks.modeling import cap_rows, make_pipeline
+from tasks.modeling import make_pipeline
 from tasks.stages.ingest import ingest
 from tasks.stages.split import build_features
 from tasks.stages.train import train, version_already_trained
@@ -46,8 +46,7 @@ def test_the_model_card_records_lineage_and_library_versions(featured):
 def test_same_config_same_data_same_predictions(featured):
     a = train(featured.store, featured.config).card["version"]
     b = _retrain(featured)["version"]
-    fp = featured.store.features.current()["fingerprint"]
-    X = featured.store.features.read(fp, "test").drop(columns="target")
+    X = featured.store.features.read(featured.store.features.current(), "test").drop(columns="target")
     registry = featured.store.registry
     assert (registry.load(a).predict_proba(X) == registry.load(b).predict_proba(X)).all()
 
@@ -79,11 +78,10 @@ def test_only_scikit_learn_estimators_are_accepted():
         make_pipeline(config)
 
 
-def test_the_row_cap_is_a_stratified_sample(iris):
-    X, y = iris.drop(columns="target"), iris["target"]
-    X_s, y_s = cap_rows(X, y, 30, seed=1)
-    assert len(X_s) == 30 and y_s.value_counts().to_dict() == {0: 10, 1: 10, 2: 10}
-    assert cap_rows(X, y, 0, seed=1)[0] is X
+def test_training_uses_at_most_max_train_rows(featured):
+    capped = dataclasses.replace(featured.config, max_train_rows=30)
+    card = train(featured.store, capped).card
+    assert card["rows_used"] == 30 and card["rows_train"] == 120 and card["max_train_rows"] == 30
 
 
 def test_a_model_knows_whether_it_was_trained_on_the_current_features(featured):

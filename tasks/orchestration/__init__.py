@@ -4,8 +4,10 @@ result becomes Airflow state. The only module of the package that imports Airflo
 workers on other machines, can import the trigger class.
 
 The inbox asset is watched by event triggers:
-- default: ``InboxTrigger`` polls the inbox (local folder or S3 prefix) and claims new
-  files before it fires, so a file is never reported twice (apache/airflow#49900);
+- default: ``InboxTrigger`` claims new files before it fires, so a file is never reported
+  twice (apache/airflow#49900). A local inbox on Linux is heard through inotify (a file
+  is claimed as soon as its writer closes it, or it is moved in), with a slow poll as
+  the safety net; an S3 prefix, or a folder inotify cannot watch, is polled;
 - ``PIPELINE_INBOX_QUEUE`` set (an SQS queue fed by the bucket's ObjectCreated
   notifications): Airflow's ``MessageQueueTrigger`` fires on each upload, and an
   ``InboxTrigger`` with a long interval stays as the safety net (notifications are
@@ -32,6 +34,7 @@ from tasks.store import part_uri
 
 SETTINGS = Settings.from_env()
 LOCAL_POLL_S = 0.5  # local inbox scan interval (files also need ~1 s to settle)
+HEARD_POLL_S = 5.0  # with inotify, scans only catch what it cannot hear (e.g. writes over NFS)
 OBJECT_POLL_S = 1.0  # one LIST request per second on S3
 QUEUE_SAFETY_SWEEP_S = 30.0  # with SQS notifications, how often the listing safety net runs
 log = logging.getLogger(__name__)
@@ -60,21 +63,38 @@ class InboxTrigger(BaseEventTrigger):
         if pending := await asyncio.to_thread(store.inbox.pending):
             self.log.info("%d claimed file(s) still waiting for ingest: %s", len(pending), [c.name for c in pending])
             yield TriggerEvent({"claimed": [c.claim_id for c in pending], "files": [c.name for c in pending], "recovered": True})
+        heard = store.inbox.finished_files()
+        interval = self.poll_interval if heard is None else max(self.poll_interval, HEARD_POLL_S)
+        self.log.info("Watching the inbox: %s", "inotify, and a scan every %.0f s" % interval if heard else "a scan every %.1f s" % interval)
         logged: set[str] = set()
-        while True:
-            try:
-                claims, snapshot = await asyncio.to_thread(store.inbox.claim_settled, snapshot)
-                odd = await asyncio.to_thread(store.inbox.left_alone)
-            except OSError as exc:  # storage briefly unreachable: try again next round
-                self.log.warning("Inbox scan failed: %s", exc)
-                claims, odd = [], {}
-            for name in sorted(set(odd) - logged):
-                self.log.warning("Inbox entry %r is %s", name, odd[name])
-            logged = set(odd)
-            if claims:
-                self.log.info("Claimed %d file(s): %s", len(claims), [c.name for c in claims])
-                yield TriggerEvent({"claimed": [c.claim_id for c in claims], "files": [c.name for c in claims]})
-            await asyncio.sleep(self.poll_interval)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    claims, snapshot = await asyncio.to_thread(store.inbox.claim_settled, snapshot)
+                    odd = await asyncio.to_thread(store.inbox.left_alone)
+                except OSError as exc:  # storage briefly unreachable: try again next round
+                    self.log.warning("Inbox scan failed: %s", exc)
+                    claims, odd = [], {}
+                for name in sorted(set(odd) - logged):
+                    self.log.warning("Inbox entry %r is %s", name, odd[name])
+                logged = set(odd)
+                if claims:
+                    yield self._claimed(claims)
+                next_scan = loop.time() + interval
+                while heard is not None and (left := next_scan - loop.time()) > 0:
+                    if names := await heard.wait(left):
+                        if claims := await asyncio.to_thread(store.inbox.claim_finished, names):
+                            yield self._claimed(claims)
+                if heard is None:
+                    await asyncio.sleep(interval)
+        finally:
+            if heard is not None:
+                heard.close()
+
+    def _claimed(self, claims: list) -> TriggerEvent:
+        self.log.info("Claimed %d file(s): %s", len(claims), [c.name for c in claims])
+        return TriggerEvent({"claimed": [c.claim_id for c in claims], "files": [c.name for c in claims]})
 
 
 def inbox_watchers(settings: Settings) -> list[AssetWatcher]:
@@ -179,8 +199,8 @@ def emit(context: dict[str, Any], result: StageResult, outlet: Asset | None = No
 
 
 def fail_the_run(rejected: int) -> None:
-    """After ``record_rejections``: a run that ingested nothing must not look green."""
-    raise AirflowFailException(f"{rejected} rejected file(s) and nothing ingested: see the 'quarantine' asset's events")
+    """After ``record_rejections``: a run that let nothing through must not look green."""
+    raise AirflowFailException(f"{rejected} rejected file(s) and nothing let through: see the 'quarantine' asset's events")
 
 
 def record_rejections(context: dict[str, Any], rejecting_task_id: str) -> int:
@@ -190,3 +210,26 @@ def record_rejections(context: dict[str, Any], rejecting_task_id: str) -> int:
     for r in rejections:
         context["outlet_events"][QUARANTINED].add(QUARANTINE, extra=r)
     return len(rejections)
+
+
+def report_rejections_of(rejecting: Any) -> None:
+    """Inside a DAG: after ``rejecting`` (the task that may reject input), a
+    ``record_rejections`` task that runs only when it failed and posts its rejections as
+    ``quarantine`` events, then ``fail_the_run`` to keep that run red. On success the
+    scheduler skips both without starting a process."""
+    from airflow.sdk import task
+
+    rejecting_id = rejecting.operator.task_id
+
+    # inlet: the Assets page lists the quarantine asset before any rejection
+    @task(task_id="record_rejections", outlets=[QUARANTINED], inlets=[QUARANTINE], trigger_rule="one_failed")
+    def record(**context) -> int:
+        return record_rejections(context, rejecting_id)
+
+    @task(task_id="fail_the_run")
+    def fail(rejected: int) -> None:
+        fail_the_run(rejected)
+
+    rejected = record()
+    rejecting >> rejected
+    fail(rejected)

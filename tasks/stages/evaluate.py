@@ -81,7 +81,9 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
     features = store.features.current()
     if features is None:
         raise FileNotFoundError(f"no feature set yet in {store.features.uri}")
-    X, y = features_and_target(store.features.read(features["fingerprint"], "test"))
+    # Both models are judged on the same rows: every held-out row, or a bounded stratified
+    # sample of them (max_eval_rows), so a drop's evaluation does not grow with the history.
+    X, y = features_and_target(store.features.sample(features, "test", config.max_eval_rows))
     if len(y) == 0:
         raise ValueError(f"the held-out split of {features['fingerprint']} is empty: not enough data to evaluate")
     card = store.registry.card(version)
@@ -118,6 +120,8 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
         "evaluated_at": now,
         "features": features["fingerprint"],
         "test_rows": len(y),
+        "test_rows_available": features["rows_test"],
+        "test_sample": f"stratified sample, max_eval_rows {config.max_eval_rows}" if len(y) < features["rows_test"] else "every held-out row",
         "primary_metric": config.metric,
         "challenger": challenger,
         "champion": None if champion_scores is None else {"version": champion_version, **champion_scores},
@@ -173,7 +177,8 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 td:first-child,th:first-child{{text-align:left}}.decision{{color:{colour};font-weight:bold}}</style></head>
 <body><h1>Model {esc(metrics['version'])}</h1>
 <p class="decision">Decision: {esc(metrics['decision'])} &mdash; {esc(metrics['reason'])}</p>
-<p>Evaluated {esc(metrics['evaluated_at'])} on {metrics['test_rows']} held-out rows (feature set {esc(metrics['features'])}).
+<p>Evaluated {esc(metrics['evaluated_at'])} on {metrics['test_rows']} held-out rows ({esc(metrics.get('test_sample', 'every held-out row'))} of
+{metrics.get('test_rows_available', metrics['test_rows'])}; feature set {esc(metrics['features'])}).
 Primary metric: {esc(metrics['primary_metric'])}.</p>
 <h2>Challenger vs champion</h2>
 <table><tr><th>metric</th><th>challenger {esc(metrics['version'])}</th><th>{champ_label}</th></tr>

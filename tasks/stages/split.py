@@ -1,8 +1,9 @@
-"""Features: the train/test split built from every validated batch.
+"""Features: every validated batch's train/test split, and the feature set that lists them.
 
-Each batch is split on its own (stratified, fixed seed), so adding a batch never moves
-an existing row between train and test: the held-out set only grows, and a champion is
-never scored on rows it was trained on.
+Each batch is split on its own (stratified, fixed seed) when it passes the gate, and
+stored once: adding a batch never moves an existing row between train and test (the
+held-out set only grows, and a champion is never scored on rows it was trained on), and
+never re-reads the history. A feature set is the list of splits of the validated batches.
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from tasks.config import PipelineConfig
 from tasks.results import StageResult
-from tasks.schema import FEATURE_COLUMNS, TARGET_COLUMN
 from tasks.store import Store
+from tasks.store.features import split_key
+from tasks.splitting import store_split
 
-DTYPES = {**{c: "float64" for c in FEATURE_COLUMNS}, TARGET_COLUMN: "int64"}
 
 
 @dataclass
@@ -49,27 +47,15 @@ class FeaturesResult(StageResult):
 
 
 def fingerprint(batch_ids: list[str], test_size: float, seed: int) -> str:
-    key = json.dumps({"batches": sorted(batch_ids), "test_size": test_size, "seed": seed})
+    # "layout": feature sets listing per-batch splits replaced copied train/test files.
+    key = json.dumps({"batches": sorted(batch_ids), "test_size": test_size, "seed": seed, "layout": 2})
     return "f-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def split_batch(frame: pd.DataFrame, *, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified split of one batch; classes too small to stratify go to train."""
-    from sklearn.model_selection import train_test_split
-
-    frame = frame[list(DTYPES)].astype(DTYPES)
-    counts = frame[TARGET_COLUMN].value_counts()
-    splittable = frame[TARGET_COLUMN].isin(counts[counts >= 2].index)
-    part, rest = frame[splittable], frame[~splittable]
-    n_test = int(np.ceil(len(part) * test_size))
-    if part.empty or n_test < part[TARGET_COLUMN].nunique() or len(part) - n_test < part[TARGET_COLUMN].nunique():
-        return frame, frame.iloc[0:0]  # too small to stratify: train only
-    train, test = train_test_split(part, test_size=test_size, random_state=seed, stratify=part[TARGET_COLUMN])
-    return pd.concat([train, rest]), test
-
-
 def build_features(store: Store, config: PipelineConfig, gate: dict[str, Any] | None = None) -> FeaturesResult:
-    """Split every validated batch into the current feature set, unless it is current already."""
+    """Make the validated batches' splits the current feature set, unless it is current
+    already. Batches are split when they pass the gate; a batch without a split for the
+    current settings (settings changed, a released batch) is split here, once."""
     batches = store.batches.validated()
     if not batches:
         raise ValueError("no validated batches to build features from")
@@ -77,22 +63,27 @@ def build_features(store: Store, config: PipelineConfig, gate: dict[str, Any] | 
     current = store.features.current()
     if current is not None and current["fingerprint"] == fp:
         return FeaturesResult(None, gate)
-    trains, tests = [], []
-    for b in batches:
-        train, test = split_batch(store.batches.read(b["batch_id"]), test_size=config.test_size, seed=config.seed)
-        trains.append(train)
-        tests.append(test)
-    train, test = pd.concat(trains, ignore_index=True), pd.concat(tests, ignore_index=True)
+    key = split_key(config.test_size, config.seed)
+    splits = [store.features.split(key, b["batch_id"]) or store_split(store, b["batch_id"], store.batches.read(b["batch_id"]), config)
+              for b in batches]
+    totals = {"train": {}, "test": {}}
+    for s in splits:
+        for part in totals:
+            for label, n in s[f"class_counts_{part}"].items():
+                totals[part][label] = totals[part].get(label, 0) + n
     manifest = {
         "fingerprint": fp,
+        "split_key": key,
         "batches": [b["batch_id"] for b in batches],
         "batch_lineage": [{"batch_id": b["batch_id"], "sha256": b["sha256"], "rows": b["rows"]} for b in batches],
-        "rows_train": len(train),
-        "rows_test": len(test),
-        "class_counts_train": {str(k): int(v) for k, v in train[TARGET_COLUMN].value_counts().sort_index().items()},
+        "splits": [{k: s[k] for k in ("batch_id", "rows_train", "rows_test")} for s in splits],
+        "rows_train": sum(s["rows_train"] for s in splits),
+        "rows_test": sum(s["rows_test"] for s in splits),
+        "class_counts_train": dict(sorted(totals["train"].items())),
+        "class_counts_test": dict(sorted(totals["test"].items())),
         "test_size": config.test_size,
         "seed": config.seed,
         "built_at": datetime.now(UTC).isoformat(timespec="microseconds"),
     }
-    store.features.commit(train, test, manifest)
+    store.features.commit(manifest)
     return FeaturesResult(manifest, gate)

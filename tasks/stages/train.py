@@ -1,4 +1,5 @@
-"""Train: fit the configured scikit-learn Pipeline on the current features; register a new version."""
+"""Train: fit the configured scikit-learn Pipeline on the current features (at most
+``max_train_rows`` of them, sampled); register a new version."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.config import PipelineConfig
-from tasks.modeling import cap_rows, features_and_target, make_pipeline
+from tasks.modeling import features_and_target, make_pipeline
 from tasks.results import StageResult
 from tasks.store import Store
 
@@ -66,8 +67,9 @@ def train(store: Store, config: PipelineConfig, *, retrain: bool = False) -> Tra
     features = store.features.current()
     if features is None:
         raise FileNotFoundError(f"no feature set yet in {store.features.uri}")
-    X, y = features_and_target(store.features.read(features["fingerprint"], "train"))
-    X_fit, y_fit = cap_rows(X, y, config.max_train_rows, config.seed)
+    # A bounded sample (max_train_rows) read from the heads of the batches' files: the
+    # cost of a fit does not grow with the history.
+    X_fit, y_fit = features_and_target(store.features.sample(features, "train", config.max_train_rows))
     pipeline = make_pipeline(config)
     started = time.perf_counter()
     pipeline.fit(X_fit, y_fit)
@@ -78,7 +80,7 @@ def train(store: Store, config: PipelineConfig, *, retrain: bool = False) -> Tra
         "features": features["fingerprint"],
         # feature sets written before the store kept lineage list batch ids only
         "training_batches": features.get("batch_lineage") or [{"batch_id": b} for b in features["batches"]],
-        "rows_train": len(X),
+        "rows_train": features["rows_train"],
         "rows_used": len(X_fit),
         "train_seconds": round(time.perf_counter() - started, 3),
         "libraries": {

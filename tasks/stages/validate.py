@@ -5,7 +5,8 @@
    far more than on held-out data (shuffled or mis-mapped labels, which pass every schema
    check) is stopped before it joins the training and held-out data.
 
-A passing batch is marked validated (once; it is never re-checked). A failing one leaves
+A passing batch is split into train/test and stored (once), then marked validated (it is
+never re-checked). A failing one leaves
 the data set for ``quarantine/<batch_id>/`` with its reasons (and, for the suite, the GX
 result and Data Docs). When nothing passes and something failed, the run fails: nothing
 downstream may fire on bad data.
@@ -27,6 +28,7 @@ from tasks.contract import build_suite, load_suite_json, validate_frame
 from tasks.modeling import features_and_target
 from tasks.results import StageResult, where_each_went
 from tasks.schema import CLASS_NAMES
+from tasks.splitting import store_split
 from tasks.store import Store
 
 
@@ -122,10 +124,13 @@ def validate_pending(store: Store, suite_file: Path, config: PipelineConfig) -> 
                     result.quarantined.append({"batch_id": batch_id, "file": manifest["source_file"], "reason": labels.reason,
                                                "quarantine_id": batch_id, "stage": "label_check"})
                     continue
+                # Split once, now, and commit the split before the batch counts as validated.
+                split = store_split(store, batch_id, frame, config)
                 store.batches.mark_validated(batch_id, {
                     "suite": suite_json.get("name"),
                     "checks_run": outcome.checks_run,
                     "label_check": {"status": labels.status, "reason": labels.reason, **labels.details},
+                    "split": {k: split[k] for k in ("split_key", "rows_train", "rows_test")},
                     "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 })
                 result.passed.append({"batch_id": batch_id, "file": manifest["source_file"], "rows": manifest["rows"],

@@ -1,26 +1,78 @@
-"""Feature sets: ``features/<fingerprint>/`` (``train.parquet``, ``test.parquet``,
-``manifest.json`` written last) and the ``features/current.json`` pointer.
+"""Features: each validated batch's train/test split, stored once, and feature sets that list them.
+
+    features/splits/<split key>/<batch_id>/{train,test}.parquet, split.json (written last)
+    features/<fingerprint>/manifest.json     a feature set: which batch splits, row counts
+    features/current.json                    names the current set
+
+A batch is split once, when it passes the gate, under the key of the split settings
+(test size, seed); a feature set is only a list of committed splits, so adding a batch
+writes one small manifest and never copies or re-splits the history. Rows in a split
+file are in stratified order (classes interleaved at their batch's proportions), so any
+prefix of a file is a stratified sample of it: bounded samples read only file heads.
 
 The pointer is replaced in one write (a rename locally, one PUT on S3) and names only a
-committed set. Old sets are pruned, never the current one.
+committed set. Old sets are pruned, never the current one, and splits only when no kept
+set uses their split settings.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import TYPE_CHECKING, Any
 
 from tasks.store.backend import StorePart
 
-if TYPE_CHECKING:  # pandas is imported where data is read: DAG files parse without it
+if TYPE_CHECKING:  # pandas/pyarrow are imported where data is read: DAG files parse without them
     import pandas as pd
+    import pyarrow.dataset
 
-FEATURES, CURRENT, MANIFEST = "features", "current.json", "manifest.json"
+FEATURES, CURRENT, MANIFEST, SPLITS, SPLIT_RECORD = "features", "current.json", "manifest.json", "splits", "split.json"
 PARTS = ("train", "test")
+# Row groups this size keep a prefix read (a sample) to a few small reads.
+ROW_GROUP_ROWS = 65_536
+
+
+def split_key(test_size: float, seed: int) -> str:
+    """Splits made with the same settings share a key; new settings mean new splits."""
+    return "s-" + hashlib.sha256(json.dumps({"test_size": test_size, "seed": seed}).encode()).hexdigest()[:12]
+
+
+def allocate(rows: list[int], max_rows: int) -> list[int]:
+    """How many rows to take from each part so that they sum to ``min(max_rows, total)``,
+    in proportion to each part's size (largest remainders get the leftover rows)."""
+    total = sum(rows)
+    if not max_rows or total <= max_rows:
+        return list(rows)
+    exact = [r * max_rows / total for r in rows]
+    taken = [int(x) for x in exact]
+    by_remainder = sorted(range(len(rows)), key=lambda i: exact[i] - taken[i], reverse=True)
+    for i in by_remainder[: max_rows - sum(taken)]:
+        taken[i] += 1
+    return taken
 
 
 class FeatureStore(StorePart):
     folder = FEATURES
 
+    # -- per-batch splits ------------------------------------------------------
+    def _split_file(self, key: str, batch_id: str, name: str) -> str:
+        return f"{FEATURES}/{SPLITS}/{key}/{batch_id}/{name}"
+
+    def split(self, key: str, batch_id: str) -> dict[str, Any] | None:
+        """The committed split of one batch under split settings ``key``, or ``None``."""
+        return self.backend.read_json_or_none(self._split_file(key, batch_id, SPLIT_RECORD))
+
+    def commit_split(self, key: str, batch_id: str, train: pd.DataFrame, test: pd.DataFrame, record: dict[str, Any]) -> dict[str, Any]:
+        """Write both parts of one batch's split, then ``split.json`` that commits them."""
+        for part, frame in zip(PARTS, (train, test)):
+            self.backend.write_with(self._split_file(key, batch_id, f"{part}.parquet"),
+                                    lambda p, f=frame: f.to_parquet(p, index=False, row_group_size=ROW_GROUP_ROWS))
+        record = {**record, "batch_id": batch_id, "split_key": key, "rows_train": len(train), "rows_test": len(test)}
+        self.backend.write_json(self._split_file(key, batch_id, SPLIT_RECORD), record)
+        return record
+
+    # -- feature sets ----------------------------------------------------------
     def manifest(self, fingerprint: str) -> dict[str, Any] | None:
         return self.backend.read_json_or_none(f"{FEATURES}/{fingerprint}/{MANIFEST}")
 
@@ -29,28 +81,61 @@ class FeatureStore(StorePart):
         pointer = self.backend.read_json_or_none(f"{FEATURES}/{CURRENT}")
         return None if pointer is None else self.manifest(pointer["fingerprint"])
 
-    def commit(self, train: pd.DataFrame, test: pd.DataFrame, manifest: dict[str, Any], *, keep: int = 3) -> None:
-        """Write both splits, the manifest, then point ``current.json`` at them."""
+    def commit(self, manifest: dict[str, Any], *, keep: int = 3) -> None:
+        """Commit a feature set (its splits are committed already), then point ``current.json`` at it."""
         fp = manifest["fingerprint"]
-        for part, frame in zip(PARTS, (train, test)):
-            self.backend.write_with(f"{FEATURES}/{fp}/{part}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))
+        for s in manifest["splits"]:
+            if self.split(manifest["split_key"], s["batch_id"]) is None:
+                raise ValueError(f"feature set {fp} lists {s['batch_id']}, which has no committed split")
         self.backend.write_json(f"{FEATURES}/{fp}/{MANIFEST}", manifest)
         self.backend.write_json(f"{FEATURES}/{CURRENT}", {"fingerprint": fp, "built_at": manifest["built_at"]})
         self._prune(keep=keep, current=fp)
 
-    def read(self, fingerprint: str, part: str) -> "pd.DataFrame":
+    def _part_paths(self, manifest: dict[str, Any], part: str) -> list[str]:
         if part not in PARTS:
             raise ValueError(f"part must be one of {PARTS}, got {part!r}")
-        with self.backend.open(f"{FEATURES}/{fingerprint}/{part}.parquet") as fh:
-            import pandas as pd
+        return [self.backend.path(self._split_file(manifest["split_key"], s["batch_id"], f"{part}.parquet")) for s in manifest["splits"]]
 
-            return pd.read_parquet(fh)
+    def dataset(self, manifest: dict[str, Any], part: str) -> pyarrow.dataset.Dataset:
+        """One part of a feature set as a lazy pyarrow dataset over its batches' files."""
+        import pyarrow.dataset as ds
+
+        return ds.dataset(self._part_paths(manifest, part), format="parquet", filesystem=self.backend.fs)
+
+    def read(self, manifest: dict[str, Any], part: str) -> pd.DataFrame:
+        """One part of a feature set, every row (batches in order)."""
+        return self.dataset(manifest, part).to_table().to_pandas()
+
+    def sample(self, manifest: dict[str, Any], part: str, max_rows: int) -> pd.DataFrame:
+        """At most ``max_rows`` rows of one part (0: all), each batch contributing in
+        proportion to its size; each batch's share is the head of its stratified file."""
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        sizes = [s[f"rows_{part}"] for s in manifest["splits"]]
+        wanted = allocate(sizes, max_rows)
+        if wanted == sizes:
+            return self.read(manifest, part)
+        tables = []
+        for path, n in zip(self._part_paths(manifest, part), wanted):
+            if n == 0:
+                continue
+            with self.backend.fs.open(path, "rb") as fh:
+                tables.append(pa.Table.from_batches([next(pq.ParquetFile(fh).iter_batches(batch_size=n))]))
+        return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame()
 
     def _prune(self, *, keep: int, current: str) -> None:
-        """Keep the newest ``keep`` committed sets (by build time) and always the current one."""
+        """Keep the newest ``keep`` committed sets (by build time) and always the current one;
+        drop the splits of settings no kept set uses."""
         sets = [m for name in self.backend.children(FEATURES) if name.startswith("f-") and (m := self.manifest(name))]
         sets.sort(key=lambda m: m["built_at"], reverse=True)
-        for old in sets[keep:]:
-            if old["fingerprint"] != current:
+        kept = [m for i, m in enumerate(sets) if i < keep or m["fingerprint"] == current]
+        for old in sets:
+            if old not in kept:
                 self.backend.delete(f"{FEATURES}/{old['fingerprint']}/{MANIFEST}")
                 self.backend.delete_tree(f"{FEATURES}/{old['fingerprint']}")
+        used = {m.get("split_key") for m in kept}
+        for key in self.backend.children(f"{FEATURES}/{SPLITS}"):
+            if key not in used:
+                self.backend.delete_tree(f"{FEATURES}/{SPLITS}/{key}")

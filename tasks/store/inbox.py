@@ -16,6 +16,7 @@ ingest run completes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import tempfile
@@ -41,7 +42,55 @@ STALE_OTHER_FILE_S = 3600.0
 # this old; on object storage an object is visible only when complete, so no wait.
 LOCAL_SETTLE_S = 1.0
 
+# Linux, local inbox: a file is taken as soon as its writer closed it (or it was moved in)
+# and nothing wrote to it for this long; a writer that reopens it later than that is not
+# waited for (the polling path's settle time is the same bet, at 1 s).
+CLOSED_QUIET_S = 0.05
+CLOSED_GATHER_MAX_S = 0.25  # events are gathered at most this long before an answer
+
 Snapshot = dict[str, str]  # name -> stamp, as one scan saw the inbox
+
+
+class FinishedFiles:
+    """The names of files finished in a local folder, as the kernel reports them (inotify:
+    closed after writing, or moved in), for the inbox watcher to claim at once."""
+
+    def __init__(self, folder: str):
+        from asyncinotify import Inotify, Mask
+
+        self._inotify = Inotify()
+        self._finished = Mask.CLOSE_WRITE | Mask.MOVED_TO
+        self._overflow = Mask.Q_OVERFLOW
+        self._inotify.add_watch(folder, Mask.CLOSE_WRITE | Mask.MOVED_TO | Mask.CREATE | Mask.MODIFY)
+
+    async def _next(self, timeout: float) -> tuple[str | None, bool] | None:
+        try:
+            event = await asyncio.wait_for(self._inotify.get(), timeout)
+        except TimeoutError:
+            return None
+        if event.mask & self._overflow:  # events were lost: the caller's scan finds the files
+            return None, False
+        return (str(event.name) if event.name is not None else None), bool(event.mask & self._finished)
+
+    async def wait(self, timeout: float) -> list[str]:
+        """Wait up to ``timeout`` s for files to be finished; their names (maybe none)."""
+        first = await self._next(timeout)
+        if first is None:
+            return []
+        last: dict[str, bool] = {}  # name -> finished by its latest event (a later write undoes it)
+        if first[0] is not None:
+            last[first[0]] = first[1]
+        deadline = asyncio.get_running_loop().time() + CLOSED_GATHER_MAX_S
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            event = await self._next(min(CLOSED_QUIET_S, left))
+            if event is None:
+                break
+            if event[0] is not None:
+                last[event[0]] = event[1]
+        return sorted(n for n, done in last.items() if done and looks_finished(n) and not n.startswith("."))
+
+    def close(self) -> None:
+        self._inotify.close()
 
 
 class ClaimGone(Exception):
@@ -125,6 +174,21 @@ class Inbox(StorePart):
             e for e in current
             if looks_finished(e.name) and previous.get(e.name) == e.stamp and now_ns - e.modified_ns >= self.settle_s * 1e9
         ]
+
+    def finished_files(self) -> FinishedFiles | None:
+        """A kernel listener for files finished in a local inbox (Linux), or ``None`` where
+        there is none (object storage, other systems): polling alone then."""
+        if not self.backend.can_rename:
+            return None
+        try:
+            return FinishedFiles(self.backend.path(INBOX))
+        except (ImportError, OSError):
+            return None
+
+    def claim_finished(self, names: list[str]) -> list[Claim]:
+        """Claim the named files, which the kernel reported finished, without a settle wait."""
+        wanted = set(names)
+        return [c for e in self.waiting() if e.name in wanted and (c := self.claim(e)) is not None]
 
     def claim_settled(self, previous: Snapshot) -> tuple[list[Claim], Snapshot]:
         """One watcher step: claim what settled since ``previous``; return the new snapshot."""

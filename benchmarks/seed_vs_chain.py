@@ -1,0 +1,81 @@
+"""The event-driven chain against the seed's single four-task DAG, on one running stack.
+
+    python benchmarks/seed_vs_chain.py [N]     (N rounds; default 8)
+
+The seed DAG (``seed_dag/seed_pipeline.py``, four PythonOperators) is served beside the
+project's four DAGs by the same `make run` stack. Each round triggers it through the REST
+API and waits for success, then drops one 150-row file and waits for ``evaluate`` to
+succeed. Prints both medians and their ratio (the target: chain <= 2x seed).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from common import drop, iris_like, med, pct, run_ids, running_stack, save, stage_times, trigger_event_time, ts, wait_chain
+
+SEED_DAG = Path(__file__).resolve().parent / "seed_dag" / "seed_pipeline.py"
+SEED_DAG_ID = "seed_pipeline"
+
+
+def wait_seed_dag(stack, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dags = stack.api.get("/api/v2/dags?limit=100")["dags"]
+        if any(d["dag_id"] == SEED_DAG_ID and not d["is_paused"] for d in dags):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{SEED_DAG_ID} was not parsed within {timeout} s")
+
+
+def seed_run(stack, timeout: float = 300) -> dict[str, float]:
+    """Trigger the seed DAG through the API; seconds from the request to its success."""
+    asked = time.time()
+    run = stack.api.post(f"/api/v2/dags/{SEED_DAG_ID}/dagRuns", {"logical_date": None})
+    path = f"/api/v2/dags/{SEED_DAG_ID}/dagRuns/{run['dag_run_id']}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = stack.api.get(path)
+        if run["state"] == "failed":
+            raise RuntimeError(f"{SEED_DAG_ID} run {run['dag_run_id']} failed")
+        if run["state"] == "success":
+            return {"total": ts(run["end_date"]) - asked, "queued": ts(run["start_date"]) - asked, "run": ts(run["end_date"]) - ts(run["start_date"])}
+        time.sleep(0.1)
+    raise TimeoutError(f"{SEED_DAG_ID} run did not finish in {timeout} s")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    seed, chain = [], []
+    with running_stack("local", extra_dags=[SEED_DAG]) as bench:
+        stack, store = bench.stack, bench.store
+        wait_chain(stack, {d: set() for d in ("ingest", "preprocess", "train", "evaluate")})  # iris, first chain
+        wait_seed_dag(stack)
+        seed_run(stack)  # warm-up: the first run after a start pays one-off costs
+        time.sleep(2)
+        for i in range(n):
+            seed.append(seed_run(stack))
+            time.sleep(1)
+            before = run_ids(stack)
+            name = f"round_{i:02d}.csv"
+            dropped = drop(store, name, iris_like(150, seed=500 + i))
+            chain.append(stage_times(dropped, wait_chain(stack, before), trigger_event_time(stack, name)))
+            print(f"round {i + 1}/{n}: seed DAG {seed[-1]['total']:.2f} s, chain {chain[-1]['total (drop -> evaluate success)']:.2f} s", flush=True)
+            time.sleep(1)
+    seed_p50 = pct([s["total"] for s in seed], 50)
+    chain_totals = [c["total (drop -> evaluate success)"] for c in chain]
+    chain_p50 = pct(chain_totals, 50)
+    print(f"\nSeed DAG, REST trigger -> success: p50 {seed_p50:.2f} s (min {min(s['total'] for s in seed):.2f}, max {max(s['total'] for s in seed):.2f}; "
+          f"trigger -> start {med([s['queued'] for s in seed]):.2f} s, run {med([s['run'] for s in seed]):.2f} s)")
+    print(f"Chain, drop -> evaluate success: p50 {chain_p50:.2f} s (min {min(chain_totals):.2f}, max {max(chain_totals):.2f})")
+    print(f"Ratio chain / seed: {chain_p50 / seed_p50:.2f} (target <= 2.0)")
+    print("Chain, median per stage (s):")
+    for key in chain[0]:
+        print(f"  {key:38s} {med([c[key] for c in chain]):6.2f}")
+    save("seed-vs-chain", {"n": n, "seed_p50": seed_p50, "chain_p50": chain_p50, "ratio": chain_p50 / seed_p50, "seed": seed, "chain": chain})
+
+
+if __name__ == "__main__":
+    main()
