@@ -13,7 +13,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -166,9 +166,16 @@ def wait_chain(stack: Stack, before: dict[str, set[str]], timeout: float = 600) 
     return {d: wait_new_success(stack, d, before[d], timeout) for d in DAGS}
 
 
-def stage_times(drop_at: float, runs: dict[str, dict[str, Any]], trigger_event_at: float) -> dict[str, float]:
-    """Where the time between a drop and evaluate's success went (seconds)."""
-    out = {"pickup (drop -> inbox event)": trigger_event_at - drop_at, "inbox event -> ingest queued": ts(runs["ingest"]["queued_at"]) - trigger_event_at}
+def stage_times(drop_at: float, runs: dict[str, dict[str, Any]], heard: tuple[float, float]) -> dict[str, float]:
+    """Where the time between a drop and evaluate's success went (seconds). ``heard``: when the
+    watcher's event was stored, and when it claimed the file (NaN for queue notifications)."""
+    event_at, claimed_at = heard
+    if claimed_at == claimed_at:  # the watcher claimed it: split pickup from Airflow's side
+        out = {"pickup (drop -> claimed)": claimed_at - drop_at,
+               "claimed -> inbox event (triggerer's 1 s sync)": event_at - claimed_at}
+    else:
+        out = {"pickup (drop -> inbox event)": event_at - drop_at}
+    out["inbox event -> ingest queued"] = ts(runs["ingest"]["queued_at"]) - event_at
     for i, d in enumerate(DAGS):
         r = runs[d]
         if i:
@@ -261,43 +268,19 @@ def task_names(stack: Stack, runs: dict[str, dict[str, Any]]) -> dict[str, str]:
     return names
 
 
-def trigger_event_time(stack: Stack, file_name: str) -> float:
-    """When the inbox watcher reported the file: the polling trigger names it, an SQS
-    notification carries its (URL-encoded) key."""
+def claim_time(claim_id: str) -> float:
+    """A claim id starts with its UTC claim time: ``20261124T082533.123-1a2b3c4d``."""
+    stamp, millis = claim_id.split("-", 1)[0].split(".")
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc).timestamp() + int(millis) / 1000
+
+
+def trigger_event_time(stack: Stack, file_name: str) -> tuple[float, float]:
+    """When the inbox watcher's event for the file was stored, and when the watcher claimed
+    it (NaN if an SQS notification reported it: its payload carries the URL-encoded key)."""
     for e in stack.api.asset_events():
-        payload = str(e["extra"].get("payload", {})) if e["extra"].get("from_trigger") else ""
-        if file_name in payload:
-            return ts(e["timestamp"])
-    return float("nan")
-
-
-def idle_cpu(seconds: float = 60.0, root_pid: int | None = None) -> tuple[float, dict[str, float]]:
-    """CPU used by every process below ``root_pid`` over ``seconds``, in % of one core, in
-    total and per component (processes that start meanwhile count from zero)."""
-    root = psutil.Process(root_pid or os.getpid())
-
-    def used() -> dict[int, tuple[str, float]]:
-        out = {}
-        for p in root.children(recursive=True):
-            try:
-                t = p.cpu_times()
-                out[p.pid] = (_component(p), t.user + t.system + t.children_user + t.children_system)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        return out
-
-    before = used()
-    time.sleep(seconds)
-    after = used()
-    per: dict[str, float] = {}
-    for pid, (name, t) in after.items():
-        per[name] = per.get(name, 0.0) + (t - before.get(pid, (name, 0.0))[1]) / seconds * 100
-    return sum(per.values()), per
-
-
-def _component(p: psutil.Process) -> str:
-    for q in [p, *p.parents()]:
-        line = " ".join(q.cmdline())
-        if found := next((c for c in COMPONENT_NAMES if c in line), None):
-            return found
-    return "other"
+        payload = e["extra"].get("payload", {}) if e["extra"].get("from_trigger") else {}
+        if file_name in str(payload):
+            files, claimed = payload.get("files", []), payload.get("claimed", [])
+            claimed_at = claim_time(claimed[files.index(file_name)]) if file_name in files and len(claimed) == len(files) else float("nan")
+            return ts(e["timestamp"]), claimed_at
+    return float("nan"), float("nan")

@@ -47,7 +47,7 @@ def main() -> None:
     with running_stack(args.backend) as bench:
         stack, store, healthy_s = bench.stack, bench.store, bench.healthy_s
         first = wait_chain(stack, {d: set() for d in ("ingest", "preprocess", "train", "evaluate")})
-        seed_chain = stage_times(0, first, 0)
+        seed_chain = stage_times(0, first, (0, float("nan")))
         time.sleep(3)
         for i in range(n):
             before = run_ids(stack)

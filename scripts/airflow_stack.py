@@ -106,7 +106,9 @@ def airflow_env(home: Path, port: int, data_url: str | None = None, base: dict[s
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",  # default 32 forks 32 idle workers (~1 GiB PSS)
+        # Default 32 forks 32 idle workers (~1 GiB PSS). Two: the chain runs one task at a time
+        # (one run per DAG, DAGs in sequence), and each idle worker costs ~25 MiB.
+        "AIRFLOW__CORE__PARALLELISM": "2",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # the four DAGs come up unpaused
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
@@ -115,8 +117,9 @@ def airflow_env(home: Path, port: int, data_url: str | None = None, base: dict[s
         # Every component signs and checks task tokens with the same keys.
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets_["jwt_secret"],
         "AIRFLOW__API__SECRET_KEY": secrets_["api_secret_key"],
-        # Latency over idle CPU: the scheduler loop sleeps 0.1 s instead of 1 s when idle.
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
+        # Latency against idle CPU: the scheduler loop sleeps 0.2 s instead of 1 s when idle
+        # (0.1 s: ~9% of a core idle; 0.2 s: ~4%; benchmarks/memory.py).
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         # After a crash, the tasks the dead scheduler was running stay "running" until this
         # sweep resets them (default every 300 s): restart-to-recovery in ~1 min, not 5.
