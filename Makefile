@@ -34,7 +34,7 @@ system-packages:  ## PostgreSQL and Redis from Debian's packages (installed when
 test: $(SYNCED) system-packages  ## The whole test suite, end-to-end tests (local, S3, cluster) included.
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-bench: $(SYNCED)  ## Benchmarks: print figures (see README, Performance).
+bench: $(SYNCED) system-packages  ## Benchmarks: print every figure (see README, Performance); about 45 min.
 	$(VENV)/bin/python benchmarks/run_all.py
 
 clean-data:  ## Delete everything the pipeline generated under the local data/ folder (keeps the inbox).
