@@ -284,3 +284,36 @@ def trigger_event_time(stack: Stack, file_name: str) -> tuple[float, float]:
             claimed_at = claim_time(claimed[files.index(file_name)]) if file_name in files and len(claimed) == len(files) else float("nan")
             return ts(e["timestamp"]), claimed_at
     return float("nan"), float("nan")
+
+
+def idle_cpu(seconds: float = 60.0, root_pid: int | None = None) -> tuple[float, dict[str, float]]:
+    """CPU used by every process below ``root_pid`` over ``seconds``, in % of one core, in
+    total and per component (processes that start meanwhile count from zero)."""
+    root = psutil.Process(root_pid or os.getpid())
+
+    def used() -> dict[int, tuple[str, float]]:
+        out = {}
+        for p in root.children(recursive=True):
+            try:
+                t = p.cpu_times()
+                out[p.pid] = (_component(p), t.user + t.system + t.children_user + t.children_system)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return out
+
+    before = used()
+    time.sleep(seconds)
+    after = used()
+    per: dict[str, float] = {}
+    for pid, (name, t) in after.items():
+        per[name] = per.get(name, 0.0) + (t - before.get(pid, (name, 0.0))[1]) / seconds * 100
+    return sum(per.values()), per
+
+
+def _component(p: psutil.Process) -> str:
+    """The component a process belongs to: the nearest ancestor (or itself) that names one."""
+    for q in [p, *p.parents()]:
+        line = " ".join(q.cmdline())
+        if found := next((c for c in COMPONENT_NAMES if c in line), None):
+            return found
+    return "other"

@@ -15,6 +15,7 @@ Targets (issue 12): <= 1.5x at 10^6, <= 2x at 10^7, every task <= 2 GiB at 10^7.
 from __future__ import annotations
 
 import argparse
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -80,7 +81,9 @@ def drops_on(rows: int, n: int) -> dict:
         else:
             wait_chain(stack, {d: set() for d in DAGS})  # the iris seed
         time.sleep(3)
+        phase = random.Random(rows)
         for i in range(n):
+            time.sleep(phase.random())  # a random moment: see PHASE in seed_vs_chain.py
             before = run_ids(stack)
             name = f"drop_{i:02d}.csv"
             with MemorySampler(interval=0.1) as sampler:

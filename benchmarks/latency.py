@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.n
     stages: list[dict[str, float]] = []
+    phase = random.Random(10)
     requests_per_drop: list[int] = []
     with running_stack(args.backend) as bench:
         stack, store, healthy_s = bench.stack, bench.store, bench.healthy_s
@@ -50,6 +52,7 @@ def main() -> None:
         seed_chain = stage_times(0, first, (0, float("nan")))
         time.sleep(3)
         for i in range(n):
+            time.sleep(phase.random())  # a random moment: see PHASE in seed_vs_chain.py
             before = run_ids(stack)
             requests_before = bench.s3_requests()
             drop_at = drop(store, f"batch_{i:02d}.csv", iris_like(150, seed=i))
