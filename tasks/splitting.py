@@ -17,29 +17,34 @@ from tasks.store.features import split_key
 DTYPES = {**{c: "float64" for c in FEATURE_COLUMNS}, TARGET_COLUMN: "int64"}
 
 
-def stratified_order(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows with classes interleaved at their proportions, so that every prefix is a
-    stratified sample (rows within a class keep their, already shuffled, order)."""
-    target = frame[TARGET_COLUMN]
-    rank = target.groupby(target).cumcount().to_numpy()
-    size = target.map(target.value_counts()).to_numpy()
-    return frame.iloc[np.argsort((rank + 0.5) / size, kind="stable")]
+def stratified_order(positions: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``positions`` reordered so that classes interleave at their proportions: every prefix
+    is a stratified sample (rows within a class keep their, already shuffled, order)."""
+    labels = target[positions]
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    rank = np.empty(len(labels), dtype=np.int64)
+    for k in range(len(classes)):
+        members = np.flatnonzero(inverse == k)
+        rank[members] = np.arange(len(members))
+    return positions[np.argsort((rank + 0.5) / counts[inverse], kind="stable")]
 
 
 def split_batch(frame: pd.DataFrame, *, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified split of one batch, each part in stratified order; classes too small to
-    stratify go to train."""
+    stratify go to train. Works on row positions and takes each part once (a 10^7-row batch
+    is copied twice, not five times)."""
     from sklearn.model_selection import train_test_split
 
     frame = frame[list(DTYPES)].astype(DTYPES)
-    counts = frame[TARGET_COLUMN].value_counts()
-    splittable = frame[TARGET_COLUMN].isin(counts[counts >= 2].index)
-    part, rest = frame[splittable], frame[~splittable]
-    n_test = int(np.ceil(len(part) * test_size))
-    if part.empty or n_test < part[TARGET_COLUMN].nunique() or len(part) - n_test < part[TARGET_COLUMN].nunique():
-        return stratified_order(frame), frame.iloc[0:0]  # too small to stratify: train only
-    train, test = train_test_split(part, test_size=test_size, random_state=seed, stratify=part[TARGET_COLUMN])
-    return stratified_order(pd.concat([train, rest])), stratified_order(test)
+    target = frame[TARGET_COLUMN].to_numpy()
+    classes, counts = np.unique(target, return_counts=True)
+    splittable = np.isin(target, classes[counts >= 2])
+    part, rest = np.flatnonzero(splittable), np.flatnonzero(~splittable)
+    n_test, n_classes = int(np.ceil(len(part) * test_size)), len(np.unique(target[part]))
+    if len(part) == 0 or n_test < n_classes or len(part) - n_test < n_classes:
+        return frame.iloc[stratified_order(np.arange(len(frame)), target)], frame.iloc[0:0]  # too small: train only
+    train, test = train_test_split(part, test_size=test_size, random_state=seed, stratify=target[part])
+    return frame.iloc[stratified_order(np.concatenate([train, rest]), target)], frame.iloc[stratified_order(test, target)]
 
 
 def class_counts(frame: pd.DataFrame) -> dict[str, int]:
