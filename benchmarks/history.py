@@ -91,8 +91,9 @@ def drops_on(rows: int, n: int) -> dict:
                 runs = wait_chain(stack, before, timeout=900)
             stages.append(stage_times(dropped, runs, trigger_event_time(stack, name)))
             totals.append(stages[-1]["total (drop -> evaluate success)"])
+            names = task_names(stack, runs)
             for ti, rss in sampler.task_rss.items():
-                name_of = task_names(stack, runs).get(ti, ti)
+                name_of = names.get(ti, ti)
                 task_rss[name_of] = max(task_rss.get(name_of, 0), rss / MiB)
             print(f"  history {rows:,}: drop {i + 1}/{n}: {totals[-1]:.2f} s", flush=True)
             time.sleep(1)

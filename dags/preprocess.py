@@ -5,8 +5,9 @@ One task, in that order: each new batch is validated, and split when it passes; 
 feature set (the list of validated batches' splits) is committed. Failing batches are
 quarantined with their reasons and become ``quarantine`` events; when no new batch
 passes, the task fails, nothing downstream runs, ``record_rejections`` posts those
-events and ``fail_the_run`` keeps the run red (both run only then). (Gate and split were two tasks; the boundary cost ~0.25 s per drop and meant
-nothing to a user: the split is a pointer write once each batch is split at the gate.)
+events and ``fail_the_run`` keeps the run red (both run only then). (Gate and split were
+two tasks; the boundary cost ~0.25 s per drop and meant nothing to a user: the split is a
+pointer write once each batch is split at the gate.)
 """
 
 from __future__ import annotations

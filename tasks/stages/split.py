@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -66,11 +67,7 @@ def build_features(store: Store, config: PipelineConfig, gate: dict[str, Any] | 
     key = split_key(config.test_size, config.seed)
     splits = [store.features.split(key, b["batch_id"]) or store_split(store, b["batch_id"], store.batches.read(b["batch_id"]), config)
               for b in batches]
-    totals = {"train": {}, "test": {}}
-    for s in splits:
-        for part in totals:
-            for label, n in s[f"class_counts_{part}"].items():
-                totals[part][label] = totals[part].get(label, 0) + n
+    totals = {part: sum((Counter(s[f"class_counts_{part}"]) for s in splits), Counter()) for part in ("train", "test")}
     manifest = {
         "fingerprint": fp,
         "split_key": key,

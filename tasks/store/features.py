@@ -109,7 +109,6 @@ class FeatureStore(StorePart):
     def sample(self, manifest: dict[str, Any], part: str, max_rows: int) -> pd.DataFrame:
         """At most ``max_rows`` rows of one part (0: all), each batch contributing in
         proportion to its size; each batch's share is the head of its stratified file."""
-        import pandas as pd
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -117,13 +116,13 @@ class FeatureStore(StorePart):
         wanted = allocate(sizes, max_rows)
         if wanted == sizes:
             return self.read(manifest, part)
-        tables = []
+        tables = []  # not empty: wanted sums to max_rows > 0 here
         for path, n in zip(self._part_paths(manifest, part), wanted):
             if n == 0:
                 continue
             with self.backend.fs.open(path, "rb") as fh:
                 tables.append(pa.Table.from_batches([next(pq.ParquetFile(fh).iter_batches(batch_size=n))]))
-        return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame()
+        return pa.concat_tables(tables).to_pandas()
 
     def _prune(self, *, keep: int, current: str) -> None:
         """Keep the newest ``keep`` committed sets (by build time) and always the current one;

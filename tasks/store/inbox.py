@@ -186,7 +186,8 @@ class Inbox(StorePart):
             return None
 
     def claim_finished(self, names: list[str]) -> list[Claim]:
-        """Claim the named files, which the kernel reported finished, without a settle wait."""
+        """Claim the named waiting files now, without a settle wait (the kernel reported them
+        finished, or the caller wrote them)."""
         wanted = set(names)
         return [c for e in self.waiting() if e.name in wanted and (c := self.claim(e)) is not None]
 
@@ -239,8 +240,7 @@ class Inbox(StorePart):
 
     def claim_named(self, name: str) -> Claim | None:
         """Claim one waiting file now, without waiting for it to settle (the caller wrote it)."""
-        entry = next((e for e in self.waiting() if e.name == name), None)
-        return None if entry is None else self.claim(entry)
+        return next(iter(self.claim_finished([name])), None)
 
     @contextmanager
     def fetch(self, claim: Claim) -> Iterator[Path]:
