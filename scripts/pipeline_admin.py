@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_status(store, api: ApiClient) -> None:
     """What `make status` prints: the store's view, then Airflow's (when it is running)."""
     from tasks.ui.overview import overview
+    from tasks.ui.text import one_line
 
     state = overview(store)
     champion, inbox = state["champion"], state["inbox"]
@@ -83,9 +84,9 @@ def print_status(store, api: ApiClient) -> None:
         newest = state["models"][-1]
         print(f"Newest:     {newest['version']}: {newest['decision']}" + (f" ({newest['metric']} {newest['score']:.4f})" if newest["score"] is not None else ""))
     print(f"Inbox:      {len(inbox['waiting'])} waiting, {len(inbox['claimed'])} claimed, {inbox['batches']} batches"
-          + (f"; last ingest {last['file']} ({last['rows']} rows) at {last['at']}" if last else ""))
+          + (f"; last ingest {one_line(last['file'])} ({last['rows']} rows) at {last['at']}" if last else ""))
     print(f"Quarantine: {len(state['quarantine'])} entries" + (
-        f"; newest {state['quarantine'][0]['file']} [{state['quarantine'][0]['stage']}] (make quarantine)" if state["quarantine"] else ""))
+        f"; newest {one_line(state['quarantine'][0]['file'])} [{state['quarantine'][0]['stage']}] (make quarantine)" if state["quarantine"] else ""))
     if not api.healthy():
         print(f"Airflow:    not running at {api.base_url} (make run)")
         return

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tasks.store import open_store
+from tasks.ui.text import one_line
 
 
 def show_quarantine() -> int:
@@ -21,7 +22,8 @@ def show_quarantine() -> int:
     if not items:
         print(f"Nothing quarantined in {store.quarantine.uri}")
     for item in items:
-        print(f"{item['quarantined_at']}  {item['file']}  [{item['stage']}]  quarantine/{item['id']}\n    {item['reason']}")
+        print(f"{item['quarantined_at']}  {one_line(item['file'])}  [{item['stage']}]  quarantine/{item['id']}\n"
+              f"    {one_line(item['reason'])}")
     return 0
 
 

@@ -126,7 +126,7 @@ def test_a_bad_upload_is_quarantined_on_s3_and_nothing_downstream_runs(cluster):
     wait_for("preprocess to fail", lambda: [r for r in cluster.runs("preprocess") if r["state"] == "failed"])
     (entry,) = cluster.store.quarantine.entries()
     assert entry["file"] == "cluster_bad.csv" and "'target' has 2 value(s) not in [0, 1, 2]" in entry["reason"]
-    assert cluster.store.backend.exists(f"quarantine/{entry['id']}/cluster_bad.csv")
+    assert cluster.store.backend.exists(f"quarantine/{entry['id']}/original/cluster_bad.csv")
     assert {d: cluster.successes(d) for d in DAGS[2:]} == {d: before[d] for d in DAGS[2:]}
 
 

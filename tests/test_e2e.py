@@ -114,7 +114,7 @@ def test_a_bad_drop_is_quarantined_and_nothing_downstream_runs(stack):
     (entry,) = stack.store.quarantine.entries()
     assert "'target' has 3 value(s) not in [0, 1, 2]" in entry["reason"] and entry["file"] == "bad_labels.csv"
     folder = f"quarantine/{entry['id']}"
-    assert stack.store.backend.exists(f"{folder}/bad_labels.csv") and stack.store.backend.exists(f"{folder}/{entry['data_docs']}")
+    assert stack.store.backend.exists(f"{folder}/original/bad_labels.csv") and stack.store.backend.exists(f"{folder}/{entry['data_docs']}")
     run_id = failed[0]["dag_run_id"]
     ti = stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_and_split")
     assert ti["state"] == "failed" and ti["try_number"] == 1  # bad data is not retried

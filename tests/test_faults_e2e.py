@@ -49,13 +49,15 @@ def drop(world, name: str, content: str) -> None:
 
 
 def places(world) -> dict[str, list[str]]:
-    """Where each dropped file is now: archive/<batch>/<name> or quarantine/<id>/<name>."""
+    """Where each dropped file is now: archive/<batch>/<name> or quarantine/<id>/original/<name>."""
     store = open_store(world.data_url)
     where: dict[str, list[str]] = {}
     for key in store.backend.walk_files(""):
         parts = key.split("/")
-        if len(parts) == 3 and parts[0] in ("archive", "quarantine") and parts[2] in world.dropped:
-            where.setdefault(parts[2], []).append(key)
+        archived = len(parts) == 3 and parts[0] == "archive"
+        quarantined = len(parts) == 4 and parts[0] == "quarantine" and parts[2] == "original"
+        if (archived or quarantined) and parts[-1] in world.dropped:
+            where.setdefault(parts[-1], []).append(key)
     return where
 
 

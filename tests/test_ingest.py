@@ -52,7 +52,7 @@ def test_the_same_content_dropped_twice_is_quarantined_as_a_duplicate(store):
     assert result.new_batches == []
     (q,) = result.quarantined
     assert "duplicate" in q["reason"] and len(store.batches.committed()) == 1
-    assert store.backend.read_bytes(f"quarantine/{q['quarantine_id']}/a-again.csv") == content
+    assert store.backend.read_bytes(f"quarantine/{q['quarantine_id']}/original/a-again.csv") == content
 
 
 def test_a_non_csv_file_is_quarantined_with_its_reason(store):
@@ -60,7 +60,7 @@ def test_a_non_csv_file_is_quarantined_with_its_reason(store):
     (q,) = ingest(store, seed_if_empty=False).quarantined
     reason = store.quarantine.reason(q["quarantine_id"])
     assert "not a .csv file" in reason["reason"] and reason["stage"] == "ingest" and reason["file"] == "notes.txt"
-    assert store.backend.read_bytes(f"quarantine/{q['quarantine_id']}/notes.txt") == b"hello\n"
+    assert store.backend.read_bytes(f"quarantine/{q['quarantine_id']}/original/notes.txt") == b"hello\n"
 
 
 def test_each_file_of_a_mixed_drop_ends_in_exactly_one_place(store):
@@ -97,7 +97,7 @@ def test_unreadable_files_are_quarantined_at_ingest_with_a_clear_reason(store, t
     assert result.new_batches == [] and store.batches.committed() == []
     (q,) = result.quarantined
     assert expected in store.quarantine.reason(q["quarantine_id"])["reason"]
-    assert store.backend.read_bytes(f"quarantine/{q['quarantine_id']}/drop.csv") == data
+    assert store.backend.read_bytes(f"quarantine/{q['quarantine_id']}/original/drop.csv") == data
     assert store.inbox.pending() == []
 
 

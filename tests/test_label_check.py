@@ -62,7 +62,7 @@ def test_a_batch_with_shuffled_labels_is_quarantined_with_a_reason_and_the_confu
     assert check["disagreement_rate"] > 0.5 and check["held_out_disagreement_rate"] < 0.15 and check["p_value"] < 1e-6
     assert set(check["confusion_label_vs_champion"]) == {"setosa", "versicolor", "virginica"}
     assert sum(sum(row.values()) for row in check["confusion_label_vs_champion"].values()) == 300
-    assert store.backend.exists(f"quarantine/{q['quarantine_id']}/shuffled.csv")
+    assert store.backend.exists(f"quarantine/{q['quarantine_id']}/original/shuffled.csv")
     assert store.batches.committed()[-1]["source_file"] != "shuffled.csv"  # never joined the data
 
 

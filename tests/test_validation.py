@@ -85,7 +85,7 @@ def test_bad_batches_are_quarantined_with_a_reason_naming_the_problem(store, cas
     assert reason["stage"] == "validation" and reason["checks_failed"] >= 1
     assert all(f["problem"] and f["why_it_matters"] for f in reason["failed_expectations"])
     folder = f"quarantine/{q['quarantine_id']}"
-    assert store.backend.read_bytes(f"{folder}/{case}.csv") == content
+    assert store.backend.read_bytes(f"{folder}/original/{case}.csv") == content
     assert json.loads(store.backend.read_bytes(f"{folder}/gx_result.json"))["success"] is False
     assert reason["data_docs"].startswith("data_docs/validations/") and store.backend.exists(f"{folder}/{reason['data_docs']}")
     assert store.backend.exists(f"{folder}/batch/data.parquet")
@@ -151,28 +151,32 @@ def test_knock_on_failures_of_a_missing_column_are_folded_under_it():
     assert f"(and {len(outcome.problems) - 1} check(s) that failed because of it)" in outcome.reason
 
 
-def test_the_data_docs_page_loads_its_styles_and_scripts_from_the_quarantine_folder(store):
-    import posixpath
+def test_the_data_docs_pages_are_self_contained(store):
+    """Styles inline and the logo a data URI: a sandboxed page can fetch nothing (tasks.data_docs)."""
     import re
 
     _, gate = _run_gate(store, "bad.csv", _bad_cases()["negative"][0])
     folder = f"quarantine/{gate.quarantined[0]['quarantine_id']}"
-    page = store.quarantine.reason(gate.quarantined[0]["quarantine_id"])["data_docs"]
-    html = store.backend.read_bytes(f"{folder}/{page}").decode()
-    assets = re.findall(r'<link[^>]+href="([^"]+)"|<script[^>]+src="([^"]+)"', html)
-    urls = [a or b for a, b in assets]
-    assert not [u for u in urls if "://" in u], "a CDN link would leave the page unstyled offline"
-    assert {posixpath.basename(u) for u in urls} >= {"bootstrap.min.css", "jquery.min.js", "bootstrap.bundle.min.js"}
-    for url in urls:
-        assert store.backend.exists(posixpath.normpath(posixpath.join(folder, posixpath.dirname(page), url))), url
+    pages = [k for k in everything(store) if k.startswith(f"{folder}/data_docs/")]
+    assert pages and all(k.endswith(".html") for k in pages)  # no static/ folder left
+    for key in pages:
+        html = store.backend.read_bytes(key).decode()
+        assert "getbootstrap" in html or ".btn{" in html.replace(" ", "")  # Bootstrap's stylesheet, inline
+        loads = re.findall(r'<link[^>]+href="([^"]+)"|<script[^>]+src="([^"]+)"|<img[^>]+src="([^"]+)"', html)
+        assert [u for u in map("".join, loads) if not u.startswith("data:")] == [], key
 
 
 def test_a_quarantine_file_is_served_only_from_inside_its_entry(store):
     _, gate = _run_gate(store, "bad.csv", _bad_cases()["negative"][0])
     qid = gate.quarantined[0]["quarantine_id"]
-    assert store.quarantine.file(qid, "bad.csv") == _bad_cases()["negative"][0]
-    for name in ("../../models/champion.json", "data_docs/../../x", "", "/etc/passwd"):
+    assert store.quarantine.file(qid, "original/bad.csv") == _bad_cases()["negative"][0]
+    for name in ("../../models/champion.json", "data_docs/../../x", "", "/etc/passwd", "batch", "data_docs", "original"):
         with pytest.raises(FileNotFoundError):
             store.quarantine.file(qid, name)
     with pytest.raises(FileNotFoundError):
         store.quarantine.file("no-such-entry", "reason.json")
+    for name in ("bad\x00.csv", "x\n", "data_docs/\x7f"):
+        with pytest.raises(ValueError):
+            store.quarantine.file(qid, name)
+    with pytest.raises(ValueError):
+        store.quarantine.file(qid + "\x00", "reason.json")

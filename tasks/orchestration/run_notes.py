@@ -5,18 +5,28 @@ these hooks while it sets the run's final state, inside its own database session
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from airflow.listeners import hookimpl
+
+from tasks.ui.text import one_line
 
 MAX_NOTE = 1000  # characters; the full reasons are on the events and in reason.json
 
 
 def rejection_note(extras: list[dict[str, Any]]) -> str:
-    lines = [f"Rejected {len(extras)} file(s) (see the quarantine asset's events, or make quarantine):"]
-    lines += [f"- {e.get('file')} [{e.get('stage')}]: {e.get('reason')}" for e in extras]
-    note = "\n".join(lines)
-    return note if len(note) <= MAX_NOTE else note[: MAX_NOTE - 1] + "…"
+    """The note, Markdown whose data part is one fenced code block: Airflow renders notes as
+    Markdown, and file names, column names and values come from dropped files, so none of
+    them may become a link, an image (a remote load) or HTML. The fence is longer than any
+    run of backticks in the text, so nothing inside can close it."""
+    lines = [f"- {one_line(e.get('file'))} [{one_line(e.get('stage'))}]: {one_line(e.get('reason'))}" for e in extras]
+    body = "\n".join(lines)
+    if len(body) > MAX_NOTE:
+        body = body[: MAX_NOTE - 1] + "…"
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", body)), default=0))
+    return (f"Rejected {len(extras)} file(s) (see the quarantine asset's events, or make quarantine):\n\n"
+            f"{fence}text\n{body}\n{fence}")
 
 
 def note_rejections(dag_run: Any) -> None:

@@ -19,8 +19,6 @@ from airflow.plugins_manager import AirflowPlugin
 from tasks.orchestration import run_notes
 
 URL_PREFIX = "/pipeline"
-MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript", ".json": "application/json",
-               ".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml", ".ico": "image/x-icon", ".otf": "font/otf"}
 
 def _store():
     from tasks.store import open_store
@@ -33,7 +31,16 @@ def build_app():  # -> fastapi.FastAPI
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.responses import HTMLResponse, Response
 
+    from tasks.ui import serving
+
     app = FastAPI(title="Pipeline", dependencies=[Depends(get_user)], docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def security_headers(request, call_next):  # every response, errors and 401s included
+        response = await call_next(request)
+        for header, value in serving.security_headers().items():
+            response.headers.setdefault(header, value)
+        return response
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -60,13 +67,16 @@ def build_app():  # -> fastapi.FastAPI
 
     @app.get("/quarantine/{quarantine_id}/{name:path}")
     def quarantine_file(quarantine_id: str, name: str) -> Response:
-        """A file of a quarantine entry: ``reason.json``, the original, its Data Docs pages."""
+        """A file of a quarantine entry: ``reason.json``, the original, its Data Docs pages,
+        each served as what it is (``tasks.ui.serving``), never as the name says."""
         try:
             data = _store().quarantine.file(quarantine_id, name)
         except FileNotFoundError:
-            raise HTTPException(404, f"no {name!r} in quarantine entry {quarantine_id!r}") from None
-        suffix = name[name.rfind("."):].lower() if "." in name else ""
-        return Response(data, media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"))
+            raise HTTPException(404, f"no file {name!r} in quarantine entry {quarantine_id!r}") from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        served = serving.quarantine_file(name)
+        return Response(data, media_type=served.media_type, headers=served.headers)
 
     return app
 

@@ -72,7 +72,8 @@ class Store:
             stage=stage,
             reason=reason,
             details={"batch_id": batch_id, "sha256": manifest["sha256"], "rows": manifest["rows"], **details},
-            copies={manifest["source_file"]: self.batches.original_key(manifest), "batch/data.parquet": self.batches.data_key(batch_id)},
+            original_key=self.batches.original_key(manifest),
+            copies={"batch/data.parquet": self.batches.data_key(batch_id)},
             files=files,
             trees=trees,
         )
@@ -97,7 +98,7 @@ class Store:
                 "batch_id": reason["batch_id"], "source_file": reason["file"], "sha256": reason["sha256"], "rows": reason["rows"],
                 "ingested_at": reason["quarantined_at"], "released_from": quarantine_id,
             }
-            self.batches.restore(manifest, batch_key, self.quarantine.key(quarantine_id, reason["file"]), validation)
+            self.batches.restore(manifest, batch_key, self.quarantine.key(quarantine_id, self.quarantine.original_name(reason)), validation)
         self.quarantine.remove(quarantine_id)
         return manifest
 

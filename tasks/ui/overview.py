@@ -52,7 +52,7 @@ def overview(store: Store) -> dict[str, Any]:
         "data": store.url,
         "champion": store.registry.champion(),
         "models": model_rows(store),
-        "quarantine": [{k: q.get(k) for k in ("id", "file", "stage", "reason", "quarantined_at", "suggested_fix", "data_docs")}
-                       for q in quarantine],
+        "quarantine": [{**{k: q.get(k) for k in ("id", "file", "stage", "reason", "quarantined_at", "suggested_fix", "data_docs")},
+                        "original": store.quarantine.original_name(q)} for q in quarantine],
         "inbox": inbox_state(store),
     }

@@ -66,8 +66,9 @@ def _quarantine_table(entries: list[dict[str, Any]]) -> str:
         return '<p class="muted">Nothing quarantined.</p>'
     body = []
     for q in entries:
-        qid = quote(q["id"])
-        links = [f'<a href="quarantine/{qid}/reason.json">reason.json</a>']
+        qid = quote(q["id"], safe="")
+        links = [f'<a href="quarantine/{qid}/reason.json">reason.json</a>',
+                 f'<a href="quarantine/{qid}/{quote(q["original"])}" download>original</a>']
         if q.get("data_docs"):
             links.append(f'<a href="quarantine/{qid}/{quote(q["data_docs"])}">Data Docs</a>')
         fixes = "".join(f'<div class="fix">Fix: {escape(f)}</div>' for f in q.get("suggested_fix") or [])
