@@ -173,10 +173,11 @@ def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack
 
     def placed() -> dict[str, list[str]]:
         where: dict[str, list[str]] = {}
-        for key in everything(stack.store):
+        for key in everything(stack.store):  # archive/<batch>/<name> or quarantine/<id>/original/<name>
             folders = key.split("/")
-            if len(folders) == 3 and folders[2].startswith("mixed_"):
-                where.setdefault(folders[2], []).append(folders[0])
+            original = (folders[0] == "archive" and len(folders) == 3) or folders[0:3:2] == ["quarantine", "original"]
+            if original and folders[-1].startswith("mixed_"):
+                where.setdefault(folders[-1], []).append(folders[0])
         return where
 
     # The GX-failing file is archived (ingested) until preprocess moves it to quarantine.
