@@ -1,13 +1,13 @@
 # The two commands: `make run` and `make test`. Both set everything up on a fresh clone.
-# `make cluster` runs the same DAGs on CeleryExecutor, PostgreSQL, Redis and S3 storage.
+# Every other target is one line calling the `pipeline` command line (`pipeline --help`).
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 SYNCED := $(VENV)/.synced
-AIRFLOW_HOME ?= .airflow
+PIPELINE := $(VENV)/bin/pipeline
 
-.PHONY: run cluster test bench setup system-packages clean-data predict quarantine upload retract release retrain status
+.PHONY: run cluster test lint bench setup system-packages clean-data predict quarantine upload retract release retrain status
 
 setup: $(SYNCED)
 
@@ -23,45 +23,43 @@ $(SYNCED): pyproject.toml uv.lock
 	@touch $@
 
 run: $(SYNCED)  ## Run the whole pipeline in the foreground; Ctrl-C stops it.
-	@exec $(VENV)/bin/python scripts/airflow_stack.py
+	@exec $(PIPELINE) run
 
 cluster: $(SYNCED) system-packages  ## The same DAGs on Celery + PostgreSQL + Redis + S3, in the foreground; Ctrl-C stops it.
-	@exec $(VENV)/bin/python scripts/airflow_stack.py --profile cluster
+	@exec $(PIPELINE) run --cluster
 
-system-packages:  ## PostgreSQL and Redis from Debian's packages (installed when run as root).
+system-packages:  ## PostgreSQL, Redis and Chromium from Debian's packages (installed when run as root).
 	@scripts/system_packages.sh
 
-test: $(SYNCED) system-packages  ## The whole test suite, end-to-end tests (local, S3, cluster) included.
+lint: $(SYNCED)  ## ruff: lint and format check.
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+test: lint system-packages  ## ruff, then the whole test suite, end-to-end tests (local, S3, cluster, browser) included.
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-bench: $(SYNCED) system-packages  ## Benchmarks: print every figure (see README, Performance); about 45 min.
+bench: $(SYNCED) system-packages  ## Benchmarks: print every figure (see benchmarks/README.md); about 45 min.
 	$(VENV)/bin/python benchmarks/run_all.py
 
 clean-data:  ## Delete everything the pipeline generated under the local data/ folder (keeps the inbox).
 	find data -mindepth 1 -maxdepth 1 ! -name inbox ! -name README.md -exec rm -rf {} +
 
 predict: $(SYNCED)  ## Score a CSV with the champion: make predict IN=file.csv [OUT=out.csv]
-	@$(VENV)/bin/python -m tasks.stages.predict "$(IN)" $(OUT)
+	@$(PIPELINE) predict "$(IN)" $(OUT)
 
 quarantine: $(SYNCED)  ## List rejected files and batches with their reasons.
-	@$(VENV)/bin/python -m tasks.cli quarantine
+	@$(PIPELINE) quarantine
 
 upload: $(SYNCED)  ## Drop a file into the inbox on any backend (a running cluster's too): make upload FILE=x.csv
-	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
-	$(VENV)/bin/python -m tasks.cli upload $(FILE)
+	@$(PIPELINE) upload $(FILE)
 
 retract: $(SYNCED)  ## Take a batch out of the training and held-out data: make retract BATCH=b-... WHY="..."
-	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
-	$(VENV)/bin/python scripts/pipeline_admin.py retract "$(BATCH)" --why "$(WHY)"
+	@$(PIPELINE) retract "$(BATCH)" --why "$(WHY)"
 
 release: $(SYNCED)  ## Let a batch the gate quarantined into the data: make release ID=<quarantine id> WHY="..."
-	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
-	$(VENV)/bin/python scripts/pipeline_admin.py release "$(ID)" --why "$(WHY)"
+	@$(PIPELINE) release "$(ID)" --why "$(WHY)"
 
 retrain: $(SYNCED)  ## Train a new version now, even on unchanged data and settings; evaluate follows: make retrain [WHY="..."]
-	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
-	$(VENV)/bin/python scripts/pipeline_admin.py retrain --why "$(WHY)"
+	@$(PIPELINE) retrain --why "$(WHY)"
 
 status: $(SYNCED)  ## The pipeline at a glance: champion, last runs, inbox/claimed/quarantine counts, next daily run.
-	@set -a; if [ -f "$(AIRFLOW_HOME)/cluster.env" ]; then . "$(AIRFLOW_HOME)/cluster.env"; fi; set +a; \
-	$(VENV)/bin/python scripts/pipeline_admin.py status
+	@$(PIPELINE) status

@@ -15,7 +15,6 @@ from pathlib import Path
 
 started = time.perf_counter()
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
 from tasks.config import Settings, load_config  # noqa: E402
 from tasks.stages.evaluate import evaluate_pending  # noqa: E402

@@ -7,26 +7,28 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import psutil
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-sys.path.insert(0, str(REPO_ROOT))
-from airflow_stack import MotoServer, Stack, free_port  # noqa: E402
+from tasks.stack.env import running_stack as find_running_stack
+from tasks.stack.harness import DAGS, LaunchedStack, iris_rows
+from tasks.stack.services import MotoServer, free_port
+from tasks.store import open_store
+from tasks.store.inbox import claimed_at
 
-DAGS = ["ingest", "preprocess", "train", "evaluate"]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 
 
@@ -53,18 +55,8 @@ def ts(value: str | None) -> float:
 
 
 def iris_like(n: int, seed: int) -> pd.DataFrame:
-    """Synthetic iris-like rows: real iris rows resampled, jittered, rounded; valid for the suite."""
-    from sklearn.datasets import load_iris
-
-    iris = load_iris(as_frame=True).frame
-    rng = np.random.default_rng(seed)
-    rows = iris.iloc[rng.integers(0, len(iris), n)].reset_index(drop=True)
-    features = rows.columns[:4]
-    jitter = rng.normal(0, 0.05, (n, 4))
-    values = np.clip(rows[features].to_numpy() + jitter, 0.1, None).round(1)
-    frame = pd.DataFrame(values, columns=features)
-    frame["target"] = rows["target"].to_numpy()
-    return frame
+    """Iris-like rows as measured: resampled, jittered by 0.05 cm, rounded; valid for the suite."""
+    return iris_rows(n, seed, jitter=0.05)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -78,66 +70,67 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 @dataclass
 class Bench:
-    stack: Stack
+    stack: LaunchedStack
     store: Any
     healthy_s: float
-    moto: MotoServer | None = None
+    s3_log: Path | None = None  # the S3 server's access log (one line per request)
 
     def s3_requests(self) -> int:
-        """Requests the S3 server has answered so far (its access log has one line each)."""
-        if self.moto is None:
+        """Requests the S3 server has answered so far."""
+        if self.s3_log is None or not self.s3_log.exists():
             return 0
-        return sum(1 for line in self.moto.log_path.read_text(errors="replace").splitlines() if '" 20' in line or '" 30' in line or '" 40' in line)
+        return sum(
+            1
+            for line in self.s3_log.read_text(errors="replace").splitlines()
+            if '" 20' in line or '" 30' in line or '" 40' in line
+        )
 
 
 @contextmanager
 def running_stack(backend: str = "local", extra_dags: list[Path] = (), prepare: Any = None) -> Iterator[Bench]:
-    """Start the real stack (as `make run` / `make cluster` do) in a temp folder and always stop
-    everything. ``local``: data in a folder; ``s3``: data on a bucket of a moto S3 server
-    started here; ``cluster``: the cluster profile (Celery, PostgreSQL, Redis, its own S3).
+    """Start the real stack with `make run` (``local``: data in a folder; ``s3``: on a bucket of
+    a moto S3 server started here) or `make cluster` (Celery, PostgreSQL, Redis, its own S3) in
+    a temp folder, through the same harness as the end-to-end tests; always stop everything.
     ``extra_dags``: DAG files served beside the project's (a copy of ``dags/`` plus these).
     ``prepare``: called with the (local) data URL before the stack starts, to fill it."""
-    from tasks.store import open_store
-
     root = Path(tempfile.mkdtemp(prefix="bench-"))
     root.chmod(0o711)  # the cluster's PostgreSQL runs as the postgres user
+    env: dict[str, str] = {}
     moto = None
-    saved = dict(os.environ)
     try:
         if extra_dags:
             dags = root / "dags"
             shutil.copytree(REPO_ROOT / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
             for extra in extra_dags:
                 shutil.copy(extra, dags / extra.name)
-            os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
-        data_url = None
+            env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+        data_url, s3_log = str(root / "data"), None
         if backend == "s3":
             moto = MotoServer(log_path=root / "moto_server.log").start()
-            os.environ.update(moto.env)
-            data_url = f"s3://{moto.new_bucket('bench')}/data"
-        elif backend == "local":
-            data_url = str(root / "data")
-            if prepare is not None:
-                prepare(data_url)
-        ports = {name: free_port() for name in ("postgres", "redis", "s3")}
-        stack = Stack(home=root / "airflow", port=free_port(), data_url=data_url,
-                      profile="cluster" if backend == "cluster" else "local", ports=ports)
+            env.update(moto.env)
+            data_url, s3_log = f"s3://{moto.new_bucket('bench')}/data", moto.log_path
+        elif backend == "local" and prepare is not None:
+            prepare(data_url)
+        if backend == "cluster":
+            env.update({f"PIPELINE_{name.upper()}_PORT": str(free_port()) for name in ("postgres", "redis", "s3")})
+            env["PIPELINE_DATA_URL"] = ""  # the cluster puts the data on its own S3 server
+            data_url = "s3://pipeline/data"
+        launched = LaunchedStack(root, data_url, target="cluster" if backend == "cluster" else "run", env=env)
+        started = time.monotonic()
+        saved = dict(os.environ)
         try:
-            started = time.monotonic()
-            stack.migrate()
-            if backend == "cluster":
-                os.environ.update(stack.cluster_env)
-                moto = next(s for s in stack.services if isinstance(s, MotoServer))
-            stack.start()
-            stack.wait_healthy(timeout=300)
-            yield Bench(stack, open_store(stack.data_url), time.monotonic() - started, moto)
+            with launched.started(timeout=300) as stack:
+                if backend == "cluster":  # the cluster's S3 server: reach it as its users do
+                    os.environ.update(find_running_stack(stack.home).env)
+                    s3_log = stack.home / "logs" / "components" / "s3.log"
+                    stack.store = open_store(data_url)
+                yield Bench(stack, stack.store, time.monotonic() - started, s3_log)
         finally:
-            stack.stop()
+            os.environ.clear()
+            os.environ.update(saved)
     finally:
         if moto is not None:
             moto.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def drop(store: Any, name: str, frame: pd.DataFrame) -> float:
@@ -149,21 +142,12 @@ def drop(store: Any, name: str, frame: pd.DataFrame) -> float:
         return time.time()
 
 
-def run_ids(stack: Stack) -> dict[str, set[str]]:
-    return stack.api.run_ids(DAGS)
+def run_ids(stack: LaunchedStack) -> dict[str, set[str]]:
+    return stack.run_ids()
 
 
-def wait_new_success(stack: Stack, dag_id: str, before: set[str], timeout: float = 600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if run := stack.api.new_successful_run(dag_id, before):
-            return run
-        time.sleep(0.2)
-    raise TimeoutError(f"no new successful {dag_id} run after {timeout} s")
-
-
-def wait_chain(stack: Stack, before: dict[str, set[str]], timeout: float = 600) -> dict[str, dict[str, Any]]:
-    return {d: wait_new_success(stack, d, before[d], timeout) for d in DAGS}
+def wait_chain(stack: LaunchedStack, before: dict[str, set[str]], timeout: float = 600) -> dict[str, dict[str, Any]]:
+    return stack.wait_chain(before, timeout=timeout, every=0.2)
 
 
 def stage_times(drop_at: float, runs: dict[str, dict[str, Any]], heard: tuple[float, float]) -> dict[str, float]:
@@ -171,8 +155,10 @@ def stage_times(drop_at: float, runs: dict[str, dict[str, Any]], heard: tuple[fl
     watcher's event was stored, and when it claimed the file (NaN for queue notifications)."""
     event_at, claimed_at = heard
     if claimed_at == claimed_at:  # the watcher claimed it: split pickup from Airflow's side
-        out = {"pickup (drop -> claimed)": claimed_at - drop_at,
-               "claimed -> inbox event (triggerer's 1 s sync)": event_at - claimed_at}
+        out = {
+            "pickup (drop -> claimed)": claimed_at - drop_at,
+            "claimed -> inbox event (triggerer's 1 s sync)": event_at - claimed_at,
+        }
     else:
         out = {"pickup (drop -> inbox event)": event_at - drop_at}
     out["inbox event -> ingest queued"] = ts(runs["ingest"]["queued_at"]) - event_at
@@ -227,8 +213,17 @@ class MemorySampler:
         return max((v for _, v in self.pss), default=0)
 
 
-COMPONENT_NAMES = ["postgres", "redis-server", "moto_server", "worker-1", "worker-2", "api_server", "scheduler",
-                   "dag-processor", "triggerer"]
+COMPONENT_NAMES = [
+    "postgres",
+    "redis-server",
+    "moto_server",
+    "worker-1",
+    "worker-2",
+    "api_server",
+    "scheduler",
+    "dag-processor",
+    "triggerer",
+]
 
 
 def pss_by_component(root_pid: int | None = None) -> dict[str, tuple[int, int]]:
@@ -259,7 +254,7 @@ def stack_pss(root_pid: int | None = None) -> tuple[int, int]:
     return total, count
 
 
-def task_names(stack: Stack, runs: dict[str, dict[str, Any]]) -> dict[str, str]:
+def task_names(stack: LaunchedStack, runs: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Task instance id -> 'dag.task' for the given runs."""
     names = {}
     for d, r in runs.items():
@@ -268,21 +263,15 @@ def task_names(stack: Stack, runs: dict[str, dict[str, Any]]) -> dict[str, str]:
     return names
 
 
-def claim_time(claim_id: str) -> float:
-    """A claim id starts with its UTC claim time: ``20261124T082533.123-1a2b3c4d``."""
-    stamp, millis = claim_id.split("-", 1)[0].split(".")
-    return datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc).timestamp() + int(millis) / 1000
-
-
-def trigger_event_time(stack: Stack, file_name: str) -> tuple[float, float]:
+def trigger_event_time(stack: LaunchedStack, file_name: str) -> tuple[float, float]:
     """When the inbox watcher's event for the file was stored, and when the watcher claimed
     it (NaN if an SQS notification reported it: its payload carries the URL-encoded key)."""
     for e in stack.api.asset_events():
         payload = e["extra"].get("payload", {}) if e["extra"].get("from_trigger") else {}
         if file_name in str(payload):
             files, claimed = payload.get("files", []), payload.get("claimed", [])
-            claimed_at = claim_time(claimed[files.index(file_name)]) if file_name in files and len(claimed) == len(files) else float("nan")
-            return ts(e["timestamp"]), claimed_at
+            known = file_name in files and len(claimed) == len(files)
+            return ts(e["timestamp"]), claimed_at(claimed[files.index(file_name)]) if known else float("nan")
     return float("nan"), float("nan")
 
 

@@ -20,8 +20,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (DAGS, MemorySampler, drop, iris_like, pct, run_ids, running_stack, save, stage_times, task_names,
-                    trigger_event_time, wait_chain, write_csv)
+from common import (
+    DAGS,
+    MemorySampler,
+    drop,
+    iris_like,
+    pct,
+    run_ids,
+    running_stack,
+    save,
+    stage_times,
+    task_names,
+    trigger_event_time,
+    wait_chain,
+    write_csv,
+)
 
 BATCH_ROWS = 1_000_000
 MiB = 2**20
@@ -97,7 +110,14 @@ def drops_on(rows: int, n: int) -> dict:
                 task_rss[name_of] = max(task_rss.get(name_of, 0), rss / MiB)
             print(f"  history {rows:,}: drop {i + 1}/{n}: {totals[-1]:.2f} s", flush=True)
             time.sleep(1)
-    return {"rows": rows, "fill": filled, "p50": pct(totals, 50), "totals": totals, "stages": stages, "task_peak_rss_mib": task_rss}
+    return {
+        "rows": rows,
+        "fill": filled,
+        "p50": pct(totals, 50),
+        "totals": totals,
+        "stages": stages,
+        "task_peak_rss_mib": task_rss,
+    }
 
 
 def main() -> None:

@@ -19,8 +19,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (REPO_ROOT, drop, iris_like, med, pct, run_ids, running_stack, save, stage_times, trigger_event_time,
-                    wait_chain, write_csv)
+from common import (
+    REPO_ROOT,
+    drop,
+    iris_like,
+    med,
+    pct,
+    run_ids,
+    running_stack,
+    save,
+    stage_times,
+    trigger_event_time,
+    wait_chain,
+    write_csv,
+)
 
 
 def floor(n: int) -> list[dict[str, float]]:
@@ -72,13 +84,32 @@ def main() -> None:
     print("Median per stage (s):")
     for key in stages[0]:
         print(f"  {key:38s} {med([s[key] for s in stages]):6.2f}")
-    print("Bare floor, one process per drop, imports included (median s): " + ", ".join(f"{k} {med([b[k] for b in bare]):.2f}" for k in bare[0]))
+    print(
+        "Bare floor, one process per drop, imports included (median s): "
+        + ", ".join(f"{k} {med([b[k] for b in bare]):.2f}" for k in bare[0])
+    )
     print(f"Latency / floor: {pct(totals, 50) / bare_total:.2f}")
     if args.backend != "local":
-        print(f"S3 requests per drop (drop -> evaluate success, includes polling meanwhile): median {med(requests_per_drop):.0f}; "
-              f"idle: {idle_rate:.1f} requests/s")
-    save(f"latency-{args.backend}", {"backend": args.backend, "n": n, "healthy_s": healthy_s, "p50": pct(totals, 50), "p95": pct(totals, 95), "stages": stages,
-                     "floor": bare, "ratio": pct(totals, 50) / bare_total, "s3_requests_per_drop": requests_per_drop, "s3_idle_requests_per_s": idle_rate, "seed_chain_runs": {d: seed_chain.get(f"{d} run") for d in ("ingest", "preprocess", "train", "evaluate")}})
+        print(
+            f"S3 requests per drop (drop -> evaluate success, includes polling meanwhile): median {med(requests_per_drop):.0f}; "
+            f"idle: {idle_rate:.1f} requests/s"
+        )
+    save(
+        f"latency-{args.backend}",
+        {
+            "backend": args.backend,
+            "n": n,
+            "healthy_s": healthy_s,
+            "p50": pct(totals, 50),
+            "p95": pct(totals, 95),
+            "stages": stages,
+            "floor": bare,
+            "ratio": pct(totals, 50) / bare_total,
+            "s3_requests_per_drop": requests_per_drop,
+            "s3_idle_requests_per_s": idle_rate,
+            "seed_chain_runs": {d: seed_chain.get(f"{d} run") for d in ("ingest", "preprocess", "train", "evaluate")},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,19 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import MemorySampler, drop, idle_cpu, iris_like, pss_by_component, run_ids, running_stack, save, stack_pss, task_names, wait_chain
+from common import (
+    MemorySampler,
+    drop,
+    idle_cpu,
+    iris_like,
+    pss_by_component,
+    run_ids,
+    running_stack,
+    save,
+    stack_pss,
+    task_names,
+    wait_chain,
+)
 
 MiB = 2**20
 
@@ -39,7 +51,9 @@ def main() -> None:
             time.sleep(1)
         names = task_names(stack, runs)
     per_task = {names.get(ti, ti): rss / MiB for ti, rss in sampler.task_rss.items()}
-    print(f"Stack ({backend}) idle: {processes} processes, PSS {idle_pss / MiB:.0f} MiB (summed RSS would say {rss_sum / MiB:.0f} MiB)")
+    print(
+        f"Stack ({backend}) idle: {processes} processes, PSS {idle_pss / MiB:.0f} MiB (summed RSS would say {rss_sum / MiB:.0f} MiB)"
+    )
     for name, (pss, count) in sorted(components.items(), key=lambda kv: -kv[1][0]):
         print(f"  {name:16s} {count:3d} process(es)  PSS {pss / MiB:6.0f} MiB")
     print(f"Stack ({backend}) idle CPU over 60 s: {cpu:.1f}% of one core")
@@ -49,12 +63,20 @@ def main() -> None:
     print("Peak RSS per task (MiB; shared pages inherited from the scheduler included):")
     for name, mib in sorted(per_task.items()):
         print(f"  {name:40s} {mib:6.0f}")
-    save(f"memory-{backend}", {
-        "idle_pss_mib": idle_pss / MiB, "idle_cpu_pct_of_one_core": cpu, "idle_cpu_by_component": cpu_per_component, "idle_rss_sum_mib": rss_sum / MiB, "processes": processes,
-        "components_idle_pss_mib": {k: v[0] / MiB for k, v in components.items()},
-        "components_processes": {k: v[1] for k, v in components.items()},
-        "peak_pss_mib": sampler.peak_pss / MiB, "task_peak_rss_mib": per_task,
-    })
+    save(
+        f"memory-{backend}",
+        {
+            "idle_pss_mib": idle_pss / MiB,
+            "idle_cpu_pct_of_one_core": cpu,
+            "idle_cpu_by_component": cpu_per_component,
+            "idle_rss_sum_mib": rss_sum / MiB,
+            "processes": processes,
+            "components_idle_pss_mib": {k: v[0] / MiB for k, v in components.items()},
+            "components_processes": {k: v[1] for k, v in components.items()},
+            "peak_pss_mib": sampler.peak_pss / MiB,
+            "task_peak_rss_mib": per_task,
+        },
+    )
 
 
 if __name__ == "__main__":

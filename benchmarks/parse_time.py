@@ -47,18 +47,24 @@ def main() -> None:
     for dag_file in sorted((REPO_ROOT / "dags").glob("*.py")):
         runs = []
         for _ in range(7):
-            out = subprocess.run([sys.executable, "-c", PROBE, str(dag_file)], env=env, capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", PROBE, str(dag_file)], env=env, capture_output=True, text=True, check=True
+            )
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         results[dag_file.name] = {"ms": med([r["seconds"] for r in runs]) * 1000, "new_packages": runs[-1]["new_packages"]}
     bag_runs = []
     for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", DAGBAG, str(REPO_ROOT / "dags")], env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", DAGBAG, str(REPO_ROOT / "dags")], env=env, capture_output=True, text=True, check=True
+        )
         bag_runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print("Import time per DAG file, Airflow already imported (median of 7 fresh processes):")
     for name, r in results.items():
         print(f"  {name:15s} {r['ms']:6.1f} ms   pulls in: {', '.join(r['new_packages'])}")
-    print(f"Whole DagBag (4 files): {med([b['fill_dagbag'] for b in bag_runs]) * 1000:.0f} ms "
-          f"(plus {med([b['import_airflow'] for b in bag_runs]):.2f} s to import Airflow's DagBag in a cold process)")
+    print(
+        f"Whole DagBag (4 files): {med([b['fill_dagbag'] for b in bag_runs]) * 1000:.0f} ms "
+        f"(plus {med([b['import_airflow'] for b in bag_runs]):.2f} s to import Airflow's DagBag in a cold process)"
+    )
     save("parse_time", {"per_file": results, "dagbag": bag_runs})
 
 

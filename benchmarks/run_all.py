@@ -9,9 +9,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # Issue 12's figures first: the seed-DAG comparison, the hand-off profile, idle cost, history.
-SCRIPTS = [["seed_vs_chain.py"], ["handoffs.py"], ["memory.py"], ["history.py"], ["parse_time.py"], ["validation_time.py"],
-           ["latency.py"], ["latency.py", "--backend", "s3"], ["latency.py", "--backend", "cluster"],
-           ["memory.py", "--backend", "cluster"], ["scale.py"]]
+SCRIPTS = [
+    ["seed_vs_chain.py"],
+    ["handoffs.py"],
+    ["memory.py"],
+    ["history.py"],
+    ["parse_time.py"],
+    ["validation_time.py"],
+    ["latency.py"],
+    ["latency.py", "--backend", "s3"],
+    ["latency.py", "--backend", "cluster"],
+    ["memory.py", "--backend", "cluster"],
+    ["scale.py"],
+]
 
 if __name__ == "__main__":
     failed = []
@@ -19,5 +29,6 @@ if __name__ == "__main__":
         print(f"\n=== {' '.join([script, *args])} ===", flush=True)
         if subprocess.run([sys.executable, str(HERE / script), *args], cwd=HERE).returncode != 0:
             failed.append(script)
+    subprocess.run([sys.executable, str(HERE / "report.py")], cwd=HERE)  # the README's figures, from the JSON
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")

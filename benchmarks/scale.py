@@ -16,8 +16,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (MemorySampler, REPO_ROOT, drop, iris_like, run_ids, running_stack, save, stage_times, task_names,
-                    trigger_event_time, wait_chain, write_csv)
+from common import (
+    REPO_ROOT,
+    MemorySampler,
+    drop,
+    iris_like,
+    run_ids,
+    running_stack,
+    save,
+    stage_times,
+    task_names,
+    trigger_event_time,
+    wait_chain,
+    write_csv,
+)
 
 STAGES = ["ingest", "validate", "features", "train", "evaluate"]
 
@@ -30,7 +42,9 @@ def through_stages(rows: int, workdir: Path) -> dict[str, dict]:
     print(f"  generated {rows:,} rows ({csv.stat().st_size / 2**20:.0f} MiB CSV) in {time.perf_counter() - t:.1f} s", flush=True)
     out = {}
     for stage in STAGES:
-        args = [sys.executable, str(REPO_ROOT / "benchmarks" / "stage.py"), stage, str(data)] + ([str(csv)] if stage == "ingest" else [])
+        args = [sys.executable, str(REPO_ROOT / "benchmarks" / "stage.py"), stage, str(data)] + (
+            [str(csv)] if stage == "ingest" else []
+        )
         done = subprocess.run(args, capture_output=True, text=True)
         if done.returncode != 0:
             out[stage] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
@@ -54,7 +68,11 @@ def through_stack(rows: int) -> dict:
             runs = wait_chain(stack, before, timeout=900)
         stages = stage_times(drop_at, runs, trigger_event_time(stack, "big.csv"))
         names = task_names(stack, runs)
-    return {"stages": stages, "task_peak_rss_mib": {names.get(k, k): v / 2**20 for k, v in sampler.task_rss.items()}, "peak_pss_mib": sampler.peak_pss / 2**20}
+    return {
+        "stages": stages,
+        "task_peak_rss_mib": {names.get(k, k): v / 2**20 for k, v in sampler.task_rss.items()},
+        "peak_pss_mib": sampler.peak_pss / 2**20,
+    }
 
 
 def main() -> None:

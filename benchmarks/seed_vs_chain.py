@@ -45,7 +45,11 @@ def seed_run(stack, timeout: float = 300) -> dict[str, float]:
         if run["state"] == "failed":
             raise RuntimeError(f"{SEED_DAG_ID} run {run['dag_run_id']} failed")
         if run["state"] == "success":
-            return {"total": ts(run["end_date"]) - asked, "queued": ts(run["start_date"]) - asked, "run": ts(run["end_date"]) - ts(run["start_date"])}
+            return {
+                "total": ts(run["end_date"]) - asked,
+                "queued": ts(run["start_date"]) - asked,
+                "run": ts(run["end_date"]) - ts(run["start_date"]),
+            }
         time.sleep(0.1)
     raise TimeoutError(f"{SEED_DAG_ID} run did not finish in {timeout} s")
 
@@ -67,19 +71,27 @@ def main() -> None:
             name = f"round_{i:02d}.csv"
             dropped = drop(store, name, iris_like(150, seed=500 + i))
             chain.append(stage_times(dropped, wait_chain(stack, before), trigger_event_time(stack, name)))
-            print(f"round {i + 1}/{n}: seed DAG {seed[-1]['total']:.2f} s, chain {chain[-1]['total (drop -> evaluate success)']:.2f} s", flush=True)
+            print(
+                f"round {i + 1}/{n}: seed DAG {seed[-1]['total']:.2f} s, chain {chain[-1]['total (drop -> evaluate success)']:.2f} s",
+                flush=True,
+            )
             time.sleep(1)
     seed_p50 = pct([s["total"] for s in seed], 50)
     chain_totals = [c["total (drop -> evaluate success)"] for c in chain]
     chain_p50 = pct(chain_totals, 50)
-    print(f"\nSeed DAG, REST trigger -> success: p50 {seed_p50:.2f} s (min {min(s['total'] for s in seed):.2f}, max {max(s['total'] for s in seed):.2f}; "
-          f"trigger -> start {med([s['queued'] for s in seed]):.2f} s, run {med([s['run'] for s in seed]):.2f} s)")
+    print(
+        f"\nSeed DAG, REST trigger -> success: p50 {seed_p50:.2f} s (min {min(s['total'] for s in seed):.2f}, max {max(s['total'] for s in seed):.2f}; "
+        f"trigger -> start {med([s['queued'] for s in seed]):.2f} s, run {med([s['run'] for s in seed]):.2f} s)"
+    )
     print(f"Chain, drop -> evaluate success: p50 {chain_p50:.2f} s (min {min(chain_totals):.2f}, max {max(chain_totals):.2f})")
     print(f"Ratio chain / seed: {chain_p50 / seed_p50:.2f} (target <= 2.0)")
     print("Chain, median per stage (s):")
     for key in chain[0]:
         print(f"  {key:38s} {med([c[key] for c in chain]):6.2f}")
-    save("seed-vs-chain", {"n": n, "seed_p50": seed_p50, "chain_p50": chain_p50, "ratio": chain_p50 / seed_p50, "seed": seed, "chain": chain})
+    save(
+        "seed-vs-chain",
+        {"n": n, "seed_p50": seed_p50, "chain_p50": chain_p50, "ratio": chain_p50 / seed_p50, "seed": seed, "chain": chain},
+    )
 
 
 if __name__ == "__main__":

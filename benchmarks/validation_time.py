@@ -1,6 +1,6 @@
 """Validation time: the GX gate on a 150-row and a 1,000,000-row batch, GX import included and excluded.
 
-    python benchmarks/validation_time.py
+python benchmarks/validation_time.py
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ def main() -> None:
     for rows in (150, 1_000_000):
         for variant, label in (("validate_cold", "GX import included"), ("validate", "GX import excluded")):
             runs = [once(rows, variant, workdir) for _ in range(3)]
-            figures[f"{rows} rows, {label}"] = {"seconds": med([r["seconds"] for r in runs]), "peak_rss_mib": med([r["peak_rss_mib"] for r in runs])}
+            figures[f"{rows} rows, {label}"] = {
+                "seconds": med([r["seconds"] for r in runs]),
+                "peak_rss_mib": med([r["peak_rss_mib"] for r in runs]),
+            }
     shutil.rmtree(workdir, ignore_errors=True)
     print("Validation task (gate_pending_batches), median of 3 fresh processes:")
     for key, v in figures.items():

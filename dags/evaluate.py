@@ -9,20 +9,22 @@ from airflow.sdk import dag, task
 
 from tasks import orchestration as o
 
+assets = o.chain_assets()
+
 
 @dag(
     dag_id="evaluate",
-    schedule=[o.MODEL],
+    schedule=[assets.model],
     **o.DAG_SETTINGS,
     tags=["consumes:model", "produces:metrics"],
 )
 def evaluate():
-    @task(outlets=[o.METRICS])
+    @task(outlets=[assets.metrics])
     def evaluate_new_models(**context) -> dict:
         from tasks.config import load_config
         from tasks.stages.evaluate import evaluate_pending
 
-        return o.emit(context, evaluate_pending(o.store(), load_config(o.SETTINGS.config_file)), o.METRICS)
+        return o.emit(context, evaluate_pending(o.store(), load_config(o.settings().config_file)), assets.metrics)
 
     evaluate_new_models()
 

@@ -14,19 +14,21 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 from tasks import orchestration as o
 
+assets = o.chain_assets()
+
 
 @dag(
     dag_id="ingest",
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("@daily", timezone="UTC"), assets=[o.INBOX]),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("@daily", timezone="UTC"), assets=[assets.inbox]),
     **o.DAG_SETTINGS,
     tags=["consumes:inbox", "produces:raw"],
 )
 def ingest():
-    @task(outlets=[o.RAW, o.QUARANTINED])
+    @task(outlets=[assets.raw, o.QUARANTINED])
     def ingest_claimed_files(**context) -> dict:
         from tasks.stages.ingest import ingest as run
 
-        return o.emit(context, run(o.store(), sweep=not o.files_already_claimed(context)), o.RAW)
+        return o.emit(context, run(o.store(), sweep=not o.files_already_claimed(context)), assets.raw)
 
     o.report_rejections_of(ingest_claimed_files())
 

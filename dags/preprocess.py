@@ -16,23 +16,25 @@ from airflow.sdk import dag, task
 
 from tasks import orchestration as o
 
+assets = o.chain_assets()
+
 
 @dag(
     dag_id="preprocess",
-    schedule=[o.RAW],
+    schedule=[assets.raw],
     **o.DAG_SETTINGS,
     tags=["consumes:raw", "produces:features"],
 )
 def preprocess():
-    @task(outlets=[o.FEATURES, o.QUARANTINED])
+    @task(outlets=[assets.features, o.QUARANTINED])
     def validate_and_split(**context) -> dict:
         from tasks.config import load_config
         from tasks.stages.split import build_features
         from tasks.stages.validate import validate_pending
 
-        store, config = o.store(), load_config(o.SETTINGS.config_file)
-        gate = o.emit(context, validate_pending(store, o.SETTINGS.suite_file, config))  # fails here if nothing passed
-        return o.emit(context, build_features(store, config, gate), o.FEATURES)
+        store, config = o.store(), load_config(o.settings().config_file)
+        gate = o.emit(context, validate_pending(store, o.settings().suite_file, config))  # fails here if nothing passed
+        return o.emit(context, build_features(store, config, gate), assets.features)
 
     o.report_rejections_of(validate_and_split())
 

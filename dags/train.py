@@ -11,20 +11,24 @@ from airflow.sdk import dag, task
 
 from tasks import orchestration as o
 
+assets = o.chain_assets()
+
 
 @dag(
     dag_id="train",
-    schedule=[o.FEATURES],
+    schedule=[assets.features],
     **o.DAG_SETTINGS,
     tags=["consumes:features", "produces:model"],
 )
 def train():
-    @task(outlets=[o.MODEL])
+    @task(outlets=[assets.model])
     def train_model(**context) -> dict:
         from tasks.config import load_config
         from tasks.stages.train import train as fit
 
-        return o.emit(context, fit(o.store(), load_config(o.SETTINGS.config_file), retrain=o.retrain_requested(context)), o.MODEL)
+        return o.emit(
+            context, fit(o.store(), load_config(o.settings().config_file), retrain=o.retrain_requested(context)), assets.model
+        )
 
     train_model()
 

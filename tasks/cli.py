@@ -1,55 +1,257 @@
-"""Command-line views of the store, for people who live in a shell. Imports no Airflow.
+"""``pipeline``: the user's command-line tool (``pipeline --help``). Imports no Airflow.
 
-    python -m tasks.cli quarantine        what was rejected, and why     (make quarantine)
-    python -m tasks.cli upload FILE...    drop files into the inbox       (make upload FILE=...)
+Every command finds the stack the same way: the Airflow home (``AIRFLOW_HOME``, default
+``.airflow/``) and, while a stack runs on it, the record its launcher keeps there (address,
+profile, data location and, for ``--cluster``, the S3 endpoint): so ``status``, ``upload``
+and the others work whatever port ``pipeline run`` used. Tables for people, ``--json`` for
+scripts. Values from dropped files are printed on one line with no control characters.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tasks.store import open_store
+import click
+
+from tasks.airflow_api import ApiClient
+from tasks.config import CHAIN_DAG_IDS
+from tasks.stack.env import RunningStack, airflow_home, requested_port, running_stack
 from tasks.ui.text import one_line
 
 
-def show_quarantine() -> int:
-    """Newest first: what went wrong last is what a person is looking for."""
-    store = open_store()
-    items = store.quarantine.entries()[::-1]
-    if not items:
-        print(f"Nothing quarantined in {store.quarantine.uri}")
-    for item in items:
-        print(f"{item['quarantined_at']}  {one_line(item['file'])}  [{item['stage']}]  quarantine/{item['id']}\n"
-              f"    {one_line(item['reason'])}")
-    return 0
+@dataclass
+class Target:
+    """The stack the commands act on, and its store."""
+
+    home: Path
+    running: RunningStack | None
+    api: ApiClient
+
+    @classmethod
+    def find(cls) -> Target:
+        home = airflow_home()
+        running = running_stack(home)
+        if running is not None:
+            # The running stack's data wins unless the user named other data; the cluster's
+            # S3 endpoint and credentials come with it.
+            for key, value in running.env.items():
+                os.environ.setdefault(key, value)
+            os.environ.setdefault("PIPELINE_DATA_URL", running.data_url)
+        url = running.url if running else f"http://127.0.0.1:{requested_port()}"
+        return cls(home=home, running=running, api=ApiClient(url, home))
+
+    def store(self):
+        from tasks.store import open_store
+
+        return open_store()
+
+    def require_airflow(self) -> None:
+        if not self.api.healthy():
+            raise click.ClickException(
+                f"Airflow is not running at {self.api.base_url}: start it first (pipeline run, or make run), "
+                "so the pipeline can rebuild the features and the model"
+            )
 
 
-def upload(files: list[Path]) -> int:
-    store = open_store()
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(one_line("" if row.get(c) is None else row[c]) for c in columns))
+    Console(soft_wrap=False).print(table)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Event-driven ML pipeline on Apache Airflow: drop a labelled CSV, get a validated,
+    trained, evaluated model. Each command's --help says more."""
+
+
+@main.command()
+@click.option(
+    "--cluster",
+    is_flag=True,
+    help="CeleryExecutor, PostgreSQL, Redis and S3 storage instead of SQLite, LocalExecutor and a local folder.",
+)
+def run(cluster: bool) -> None:
+    """Start the pipeline's Airflow stack in the foreground; Ctrl-C stops everything.
+
+    AIRFLOW_HOME (default .airflow/), AIRFLOW_PORT (default 8080), PIPELINE_DATA_URL and
+    PIPELINE_CONFIG choose where; see docs/configuration.md."""
+    from tasks.stack.supervisor import run_foreground
+
+    sys.exit(run_foreground(cluster=cluster))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
+def status(as_json: bool) -> None:
+    """The pipeline at a glance: champion, newest model, inbox, quarantine, Airflow's runs."""
+    from tasks.ui.overview import overview
+
+    target = Target.find()
+    state = overview(target.store())
+    airflow: dict[str, Any] = {"url": target.api.base_url, "running": target.api.healthy()}
+    if airflow["running"]:
+        airflow["last_runs"] = {}
+        for dag_id in CHAIN_DAG_IDS:
+            runs = target.api.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=1")["dag_runs"]
+            airflow["last_runs"][dag_id] = {k: runs[0][k] for k in ("state", "run_after", "run_type")} if runs else None
+        airflow["next_daily_ingest"] = target.api.get("/api/v2/dags/ingest").get("next_dagrun_run_after")
+    if as_json:
+        print_json({**state, "airflow": airflow})
+        return
+    champion, inbox, last = state["champion"], state["inbox"], state["inbox"]["last_ingest"]
+    newest = state["models"][-1] if state["models"] else None
+    summary = [
+        {"what": "data", "value": state["data"]},
+        {
+            "what": "champion",
+            "value": f"{champion['version']} (promoted {champion.get('promoted_at', '?')})" if champion else "none yet",
+        },
+        {
+            "what": "newest model",
+            "value": (
+                f"{newest['version']}: {newest['decision']}"
+                + (f" ({newest['metric']} {newest['score']:.4f})" if newest["score"] is not None else "")
+            )
+            if newest
+            else "none yet",
+        },
+        {
+            "what": "inbox",
+            "value": f"{len(inbox['waiting'])} waiting, {len(inbox['claimed'])} claimed, {inbox['batches']} batches"
+            + (f"; last ingest {last['file']} ({last['rows']} rows) at {last['at']}" if last else ""),
+        },
+        {
+            "what": "quarantine",
+            "value": f"{len(state['quarantine'])} entries"
+            + (f"; newest {state['quarantine'][0]['file']} [{state['quarantine'][0]['stage']}]" if state["quarantine"] else ""),
+        },
+        {"what": "airflow", "value": airflow["url"] if airflow["running"] else f"not running at {airflow['url']} (pipeline run)"},
+    ]
+    print_table(summary, ["what", "value"], title="Pipeline")
+    if airflow["running"]:
+        runs = [{"dag": d, **(r or {"state": "no run yet"})} for d, r in airflow["last_runs"].items()]
+        print_table(runs, ["dag", "state", "run_after", "run_type"], title="Last runs")
+        click.echo(f"Next daily ingest: {airflow['next_daily_ingest'] or 'not scheduled'}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON instead of text.")
+def quarantine(as_json: bool) -> None:
+    """What was rejected, and why: newest first."""
+    store = Target.find().store()
+    entries = store.quarantine.entries()[::-1]
+    if as_json:
+        print_json(entries)
+        return
+    if not entries:
+        click.echo(f"Nothing quarantined in {store.quarantine.uri}")
+    try:
+        for item in entries:
+            click.echo(
+                f"{item['quarantined_at']}  {one_line(item['file'])}  [{item['stage']}]  quarantine/{item['id']}\n"
+                f"    {one_line(item['reason'])}"
+            )
+    except BrokenPipeError:  # `pipeline quarantine | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def upload(files: tuple[Path, ...]) -> None:
+    """Drop FILES into the inbox, on any backend (a running cluster's S3 too)."""
+    store = Target.find().store()
     for path in files:
         store.inbox.put(path.name, path.read_bytes())
-        print(f"{path} -> {store.inbox.uri}/{path.name}")
-    return 0
+        click.echo(f"{path} -> {store.inbox.uri}/{one_line(path.name)}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tasks.cli")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("quarantine", help="list rejected files and batches with their reasons")
-    up = commands.add_parser("upload", help="drop files into the inbox (any backend)")
-    up.add_argument("files", type=Path, nargs="+")
-    args = parser.parse_args(argv)
+@main.command()
+@click.argument("input_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("output_csv", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def predict(input_csv: Path, output_csv: Path | None) -> None:
+    """Score INPUT_CSV with the champion; OUTPUT_CSV defaults to INPUT.predictions.csv beside it.
+
+    The input passes the same checks as a drop (the target column may be absent; other
+    columns such as an id are kept)."""
+    from tasks.config import Settings
+    from tasks.stages.predict import RefusedInput, predict_csv
+
+    target = Target.find()
+    output = output_csv or input_csv.with_name(f"{input_csv.stem}.predictions.csv")
     try:
-        if args.command == "quarantine":
-            return show_quarantine()
-        return upload(args.files)
-    except BrokenPipeError:  # `make quarantine | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        result = predict_csv(target.store(), input_csv, output, Settings.from_env().suite_file)
+    except RefusedInput as exc:
+        raise click.ClickException(f"refused: {exc}") from None
+    click.echo(f"{result['rows']} rows scored with champion {result['model']} -> {result['output']}")
+
+
+def _post_raw_event(target: Target, result) -> None:
+    target.api.post("/api/v2/assets/events", {"asset_id": target.api.asset_id("raw"), "extra": result.event_extra()})
+    for line in result.log_lines():
+        click.echo(line)
+    click.echo("Posted a 'raw' event: preprocess, train and evaluate now rebuild (see the Assets page).")
+
+
+@main.command()
+@click.argument("batch_id")
+@click.option("--why", required=True, help="Kept next to the batch and on the asset event.")
+def retract(batch_id: str, why: str) -> None:
+    """Take batch BATCH_ID (b-...) out of the training and held-out data; the pipeline rebuilds."""
+    from tasks.stages.undo import retract_batch
+
+    target = Target.find()
+    target.require_airflow()
+    try:
+        result = retract_batch(target.store(), batch_id, why)
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
+    _post_raw_event(target, result)
+
+
+@main.command()
+@click.argument("quarantine_id")
+@click.option("--why", required=True, help="Kept next to the batch and on the asset event.")
+def release(quarantine_id: str, why: str) -> None:
+    """Let a batch the gate quarantined into the data (QUARANTINE_ID from `pipeline quarantine`)."""
+    from tasks.stages.undo import release_quarantined
+
+    target = Target.find()
+    target.require_airflow()
+    try:
+        result = release_quarantined(target.store(), quarantine_id, why)
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
+    _post_raw_event(target, result)
+
+
+@main.command()
+@click.option("--why", default="", help="Kept in the run's conf and note.")
+def retrain(why: str) -> None:
+    """Train a new version now, even on unchanged data and settings; evaluate follows."""
+    target = Target.find()
+    target.require_airflow()
+    run_ = target.api.post(
+        "/api/v2/dags/train/dagRuns",
+        {"logical_date": None, "conf": {"retrain": True, "why": why}, "note": f"make retrain: {why}" if why else "make retrain"},
+    )
+    click.echo(f"Triggered train run {run_['dag_run_id']}: a new version is trained, then evaluated (see the Dags page).")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -5,14 +5,18 @@ Nothing here touches storage or imports Airflow: DAG files read these at parse t
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("f1_macro", "accuracy")
+CHAIN_DAG_IDS = ("ingest", "preprocess", "train", "evaluate")  # the DAGs of dags/, in chain order
 
 
 @dataclass(frozen=True)
@@ -74,29 +78,80 @@ class PipelineConfig:
     label_min_rows: int = 20
 
 
+class ConfigError(ValueError):
+    """The parameters file is wrong; the message names the file, the key and the fix."""
+
+
+class _Table(BaseModel):
+    """A table of the parameters file: a key it does not know is an error, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Split(_Table):
+    test_size: float = Field(0.2, gt=0, lt=1)
+    seed: int = 42
+
+
+class _Model(_Table):
+    estimator: str = PipelineConfig.estimator
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_train_rows: int = Field(0, ge=0)
+
+
+class _LabelCheck(_Table):
+    alpha: float = Field(PipelineConfig.label_alpha, gt=0, lt=1)
+    min_excess: float = Field(PipelineConfig.label_min_excess, ge=0, lt=1)
+    min_rows: int = Field(PipelineConfig.label_min_rows, ge=0)
+
+
+class _Promotion(_Table):
+    metric: Literal[METRICS] = "f1_macro"
+    tolerance: float = Field(0.0, ge=0)
+    max_eval_rows: int = Field(0, ge=0)
+
+
+class _ParametersFile(_Table):
+    split: _Split = Field(default_factory=_Split)
+    model: _Model = Field(default_factory=_Model)
+    label_check: _LabelCheck = Field(default_factory=_LabelCheck)
+    promotion: _Promotion = Field(default_factory=_Promotion)
+
+
+def _explain(error: dict[str, Any], known: dict[str, Any]) -> str:
+    """One problem of the file, as a person would fix it."""
+    *tables, name = (str(part) for part in error["loc"])
+    key = ".".join([*tables, name])
+    if error["type"] != "extra_forbidden":
+        return f"'{key}': {error['msg']} (got {error.get('input')!r})"
+    for table in tables:
+        known = known.get(table, {}) if isinstance(known, dict) else {}
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"unknown key '{key}'" + (f" (did you mean '{'.'.join([*tables, close[0]])}'?)" if close else "")
+
+
 def load_config(path: Path) -> PipelineConfig:
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    split, model, promo = raw.get("split", {}), raw.get("model", {}), raw.get("promotion", {})
-    labels = raw.get("label_check", {})
-    config = PipelineConfig(
-        test_size=float(split.get("test_size", 0.2)),
-        seed=int(split.get("seed", 42)),
-        estimator=str(model.get("estimator", PipelineConfig.estimator)),
-        params=dict(model.get("params", {})),
-        max_train_rows=int(model.get("max_train_rows", 0)),
-        metric=str(promo.get("metric", "f1_macro")),
-        tolerance=float(promo.get("tolerance", 0.0)),
-        max_eval_rows=int(promo.get("max_eval_rows", 0)),
-        label_alpha=float(labels.get("alpha", PipelineConfig.label_alpha)),
-        label_min_excess=float(labels.get("min_excess", PipelineConfig.label_min_excess)),
-        label_min_rows=int(labels.get("min_rows", PipelineConfig.label_min_rows)),
+    """The parameters in ``path``, checked: ConfigError names every wrong key at once."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        parsed = _ParametersFile.model_validate(raw)
+    except ValidationError as exc:
+        known = _ParametersFile().model_dump()
+        problems = "; ".join(_explain(e, known) for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None
+    return PipelineConfig(
+        test_size=parsed.split.test_size,
+        seed=parsed.split.seed,
+        estimator=parsed.model.estimator,
+        params=parsed.model.params,
+        max_train_rows=parsed.model.max_train_rows,
+        metric=parsed.promotion.metric,
+        tolerance=parsed.promotion.tolerance,
+        max_eval_rows=parsed.promotion.max_eval_rows,
+        label_alpha=parsed.label_check.alpha,
+        label_min_excess=parsed.label_check.min_excess,
+        label_min_rows=parsed.label_check.min_rows,
     )
-    if config.metric not in METRICS:
-        raise ValueError(f"{path}: promotion.metric must be one of {METRICS}, got {config.metric!r}")
-    if not 0 < config.label_alpha < 1 or not 0 <= config.label_min_excess < 1:
-        raise ValueError(f"{path}: label_check.alpha must be in (0, 1) and min_excess in [0, 1)")
-    if config.max_train_rows < 0 or config.max_eval_rows < 0:
-        raise ValueError(f"{path}: model.max_train_rows and promotion.max_eval_rows must be 0 (no cap) or positive")
-    if not 0 < config.test_size < 1:
-        raise ValueError(f"{path}: split.test_size must be between 0 and 1, got {config.test_size}")
-    return config

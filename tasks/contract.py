@@ -7,10 +7,10 @@ stage (the gate) and by predict (the same checks on data to score).
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,15 +144,20 @@ def root_causes_first(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
     the range check it made impossible. A failure that only follows from another is
     marked ``caused_by`` (GX reports those as "does not exist", "list index out of range")."""
     missing = {c for p in problems for c in p.get("missing_columns", [])}
-    mistyped = {p["column"] for p in problems if p["expectation"].endswith("_of_type") or p["expectation"].endswith("_in_type_list")}
+    mistyped = {
+        p["column"] for p in problems if p["expectation"].endswith("_of_type") or p["expectation"].endswith("_in_type_list")
+    }
     for p in problems:
         involved = _columns_involved(p)
         if not p["expectation"].startswith("expect_table_columns") and involved & missing:
             p["caused_by"] = f"missing column(s) {sorted(involved & missing)}"
         elif p["errors"] and p["column"] in mistyped:
             p["caused_by"] = f"column '{p['column']}' is not numeric"
-    rank = {"expect_table_columns_to_match_ordered_list": 0, "expect_table_columns_to_match_set": 0,
-            "expect_table_row_count_to_be_between": 1}
+    rank = {
+        "expect_table_columns_to_match_ordered_list": 0,
+        "expect_table_columns_to_match_set": 0,
+        "expect_table_row_count_to_be_between": 1,
+    }
     return sorted(problems, key=lambda p: (bool(p.get("caused_by")), rank.get(p["expectation"], 2)))
 
 
@@ -165,13 +170,20 @@ def suggest_fixes(problems: list[dict[str, Any]], frame: pd.DataFrame) -> list[s
         renames = {m: c[0] for m in missing if (c := difflib.get_close_matches(m, extra, n=1, cutoff=0.5))}
         fixes += [f"rename column '{old}' to '{new}'" for new, old in renames.items()]
         if leftover := [c for c in extra if c not in renames.values()]:
-            fixes.append(f"remove the extra column(s) {leftover} (training data has exactly the suite's columns; "
-                         "`make predict` keeps extra columns such as an id)")
+            fixes.append(
+                f"remove the extra column(s) {leftover} (training data has exactly the suite's columns; "
+                "`make predict` keeps extra columns such as an id)"
+            )
         if p.get("column") == TARGET_COLUMN and p["expectation"] == "expect_column_values_to_be_in_set":
             if set(p["sample_unexpected_values"]) & set(CLASS_NAMES.values()):
                 fixes.append("write the classes as numbers, not names: " + ", ".join(f"{n}={i}" for i, n in CLASS_NAMES.items()))
-    commas = [c for c in FEATURE_COLUMNS if c in frame.columns and frame[c].dtype.kind not in "iufb"
-              and frame[c].dropna().astype(str).head(100).map(lambda v: bool(DECIMAL_COMMA.match(v))).any()]
+    commas = [
+        c
+        for c in FEATURE_COLUMNS
+        if c in frame.columns
+        and frame[c].dtype.kind not in "iufb"
+        and frame[c].dropna().astype(str).head(100).map(lambda v: bool(DECIMAL_COMMA.match(v))).any()
+    ]
     if commas:
         sample = frame[commas[0]].dropna().astype(str).iloc[0]
         fixes.append(f"the numbers use decimal commas (e.g. '{sample}' in {commas}): export with '.' as the decimal separator")
@@ -190,7 +202,11 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
     meta = cfg.get("meta") or {}
     kind, kw, res = cfg["type"], cfg["kwargs"], result.get("result") or {}
     column = kw.get("column")
-    errors = [v.get("exception_message") for v in (result.get("exception_info") or {}).values() if isinstance(v, dict) and v.get("raised_exception")]
+    errors = [
+        v.get("exception_message")
+        for v in (result.get("exception_info") or {}).values()
+        if isinstance(v, dict) and v.get("raised_exception")
+    ]
     if result.get("exception_info", {}).get("raised_exception"):
         errors.append(result["exception_info"].get("exception_message"))
     unexpected = res.get("unexpected_count")
@@ -206,7 +222,8 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
         extra = [c for c in got if c not in expected]
         if missing or extra:
             problem = "columns do not match: " + ", ".join(
-                f"{what} {names}" for what, names in (("missing", missing), ("unexpected", extra)) if names)
+                f"{what} {names}" for what, names in (("missing", missing), ("unexpected", extra)) if names
+            )
         else:
             problem = f"columns are in the wrong order: {got}, expected {expected}"
     elif kind == "expect_table_columns_to_match_set":
@@ -214,7 +231,9 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
         missing = [c for c in kw["column_set"] if c not in got]
         problem = f"columns do not match: missing {missing}"
     elif errors and not res:
-        problem = f"column '{column}' could not be checked ({errors[0]})" if column else f"{kind} could not be evaluated ({errors[0]})"
+        problem = (
+            f"column '{column}' could not be checked ({errors[0]})" if column else f"{kind} could not be evaluated ({errors[0]})"
+        )
     elif column and not res and not errors:
         problem = f"column '{column}' is missing"
     elif kind == "expect_table_row_count_to_be_between":
@@ -232,7 +251,9 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
     elif kind == "expect_column_pair_values_a_to_be_greater_than_b":
         problem = f"{unexpected} row(s) where '{kw['column_A']}' is not greater than '{kw['column_B']}' ({pct:.1f}%)"
     else:
-        problem = f"{kind} failed" + (f" on '{column}'" if column else "") + (f": observed {observed}" if observed is not None else "")
+        problem = (
+            f"{kind} failed" + (f" on '{column}'" if column else "") + (f": observed {observed}" if observed is not None else "")
+        )
     return {
         "expectation": kind,
         "column": column,

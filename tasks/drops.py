@@ -47,8 +47,10 @@ def read_drop(path: Path, *, display_name: str | None = None) -> pd.DataFrame:
     if len(header) == 1:
         for sep, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
             if sep in header[0]:
-                raise UnreadableDrop(f"the file is {label}-delimited; expected comma-separated values. Fix: save it "
-                                     "as CSV with ',' between values and '.' as the decimal separator")
+                raise UnreadableDrop(
+                    f"the file is {label}-delimited; expected comma-separated values. Fix: save it "
+                    "as CSV with ',' between values and '.' as the decimal separator"
+                )
         raise UnreadableDrop(f"the header has a single column ({header[0]!r}); expected comma-separated values")
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
@@ -73,7 +75,4 @@ def read_drop(path: Path, *, display_name: str | None = None) -> pd.DataFrame:
 
 
 def _not_utf8(exc: UnicodeDecodeError) -> str:
-    return (
-        f"the file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
-        "save it as UTF-8 CSV"
-    )
+    return f"the file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save it as UTF-8 CSV"

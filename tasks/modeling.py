@@ -38,8 +38,7 @@ def score(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
         "accuracy": float(accuracy_score(y, predicted)),
         "f1_macro": float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)),
         "per_class": {
-            CLASS_NAMES[k]: {m: float(report[str(k)][m]) for m in ("precision", "recall", "f1-score", "support")}
-            for k in labels
+            CLASS_NAMES[k]: {m: float(report[str(k)][m]) for m in ("precision", "recall", "f1-score", "support")} for k in labels
         },
         "confusion_matrix": confusion_matrix(y, predicted, labels=labels).tolist(),
         "rows": len(y),

@@ -57,7 +57,15 @@ def store_split(store: Store, batch_id: str, frame: pd.DataFrame, config: Pipeli
     if (done := store.features.split(key, batch_id)) is not None:
         return done
     train, test = split_batch(frame, test_size=config.test_size, seed=config.seed)
-    return store.features.commit_split(key, batch_id, train, test, {
-        "class_counts_train": class_counts(train), "class_counts_test": class_counts(test),
-        "test_size": config.test_size, "seed": config.seed,
-    })
+    return store.features.commit_split(
+        key,
+        batch_id,
+        train,
+        test,
+        {
+            "class_counts_train": class_counts(train),
+            "class_counts_test": class_counts(test),
+            "test_size": config.test_size,
+            "seed": config.seed,
+        },
+    )

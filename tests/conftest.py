@@ -23,7 +23,8 @@ os.environ["AIRFLOW_HOME"] = str(_SESSION_TMP / "airflow")
 os.environ["PIPELINE_DATA_URL"] = str(_SESSION_TMP / "data")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the benchmark scripts' tests import them
 
 SUITE_FILE = REPO_ROOT / "expectations" / "raw.json"
 CONFIG_FILE = REPO_ROOT / "pipeline.toml"
@@ -34,7 +35,7 @@ BACKENDS = ["local", "s3"]
 def s3_server():
     """A real S3 + SQS server process (moto) on 127.0.0.1, for the whole session; its AWS_*
     variables are set for the session so every client (and `make run`) reaches it."""
-    from airflow_stack import MotoServer
+    from tasks.stack.services import MotoServer
 
     server = MotoServer(log_path=_SESSION_TMP / "moto_server.log")
     saved = {k: os.environ.get(k) for k in server.env}
@@ -76,10 +77,9 @@ def iris() -> pd.DataFrame:
 
 def iris_sample(n: int, seed: int) -> pd.DataFrame:
     """A valid iris-like batch: real iris rows, resampled, so each has new content."""
-    from sklearn.datasets import load_iris
+    from tasks.stack.harness import iris_rows
 
-    frame = load_iris(as_frame=True).frame
-    return frame.sample(n, replace=True, random_state=seed).reset_index(drop=True)
+    return iris_rows(n, seed)
 
 
 def csv_bytes(frame: pd.DataFrame, **kwargs) -> bytes:

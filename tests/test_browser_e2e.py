@@ -17,15 +17,23 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import iris_sample
-from e2e_support import DAGS, RunningStack, wait_for
+
+from tasks.stack.harness import DAGS, LaunchedStack, wait_for
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CHAIN = ["inbox", "ingest", "raw", "preprocess", "features", "train", "model", "evaluate", "metrics"]
 
 
@@ -70,7 +78,7 @@ def hostile_drops(beacon: str) -> dict[str, str]:
         "xss-value.csv": value.to_csv(index=False),
         "poc.html": f"<html><body><h1>poc</h1><script>{run('html')}</script></body></html>",
         "poc.svg": f'<svg xmlns="http://www.w3.org/2000/svg" onload="{run("svg")}"><script>{run("svg-script")}</script></svg>',
-        f"[link](javascript:{run('link')})<img src=x onerror=\"{run('name')}\">.csv": "not,a\ncsv file",
+        f'[link](javascript:{run("link")})<img src=x onerror="{run("name")}">.csv': "not,a\ncsv file",
     }
 
 
@@ -84,17 +92,23 @@ def beacon():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, beacon):
     root = tmp_path_factory.mktemp("browser")
-    with RunningStack(root, str(root / "data")).started() as running:
+    with LaunchedStack(root, str(root / "data")).started() as running:
         running.wait_chain({d: set() for d in DAGS})  # the iris seed, all the way
         hostile = hostile_drops(beacon.url)
         for name, content in hostile.items():
             running.drop(name, content)
-        wait_for("every hostile drop to be quarantined",
-                 lambda: {e["file"] for e in running.store.quarantine.entries()} >= set(hostile))
+        wait_for(
+            "every hostile drop to be quarantined",
+            lambda: {e["file"] for e in running.store.quarantine.entries()} >= set(hostile),
+        )
         before = running.run_ids()
-        running.drop("renamed.csv", iris_sample(40, seed=301).rename(columns={"petal width (cm)": "petal_width"}).to_csv(index=False))
+        running.drop(
+            "renamed.csv", iris_sample(40, seed=301).rename(columns={"petal width (cm)": "petal_width"}).to_csv(index=False)
+        )
         running.drop("team.csv", iris_sample(40, seed=302).to_csv(index=False))
-        wait_for("the rename to be quarantined", lambda: any(e["file"] == "renamed.csv" for e in running.store.quarantine.entries()))
+        wait_for(
+            "the rename to be quarantined", lambda: any(e["file"] == "renamed.csv" for e in running.store.quarantine.entries())
+        )
         running.wait_chain(before, dags=["train", "evaluate"])
         yield running
 
@@ -114,7 +128,7 @@ def browser(stack):
 class Visit:
     """A logged-in page that records every HTTP 5xx it sees."""
 
-    def __init__(self, page, stack: RunningStack, shots: Path):
+    def __init__(self, page, stack: LaunchedStack, shots: Path):
         self.page, self.stack, self.shots = page, stack, shots
         self.server_errors: list[str] = []
         page.on("response", lambda r: r.status >= 500 and self.server_errors.append(f"{r.status} {r.url}"))
@@ -233,8 +247,11 @@ def test_the_pipeline_page_shows_the_champion_and_opens_its_report(visit):
 
 def assert_styled_by_bootstrap(frame) -> None:
     """Bootstrap's reboot sets the body's margin to 0 (a browser's default is 8 px)."""
-    wait_for("the Data Docs page to be styled",
-             lambda: frame.locator("body").evaluate("b => getComputedStyle(b).marginTop") == "0px", timeout=15)
+    wait_for(
+        "the Data Docs page to be styled",
+        lambda: frame.locator("body").evaluate("b => getComputedStyle(b).marginTop") == "0px",
+        timeout=15,
+    )
 
 
 def test_a_quarantined_files_reason_and_offline_data_docs_are_visible(visit):
@@ -265,6 +282,7 @@ def test_logged_out_the_plugins_pages_and_api_are_refused(browser, stack, tmp_pa
 
 
 # --- Nothing a dropper wrote runs: the hostile drops, opened everywhere a person would open them.
+
 
 def markers(page) -> dict[str, str]:
     """``xssMarker`` in every frame of the page (sandboxed ones included): set only by a payload that ran."""
@@ -391,9 +409,14 @@ def test_plugin_responses_carry_the_security_headers(visit, stack, beacon):
         assert response.status == 200, url
         headers = response.headers
         assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
-        assert "frame-ancestors 'self'" in headers["content-security-policy"] and "script-src" not in headers["content-security-policy"]
+        assert (
+            "frame-ancestors 'self'" in headers["content-security-policy"]
+            and "script-src" not in headers["content-security-policy"]
+        )
         if "/original/" in url:
-            assert headers["content-disposition"].startswith("attachment;") and headers["content-type"] == "application/octet-stream"
+            assert (
+                headers["content-disposition"].startswith("attachment;") and headers["content-type"] == "application/octet-stream"
+            )
         if "/data_docs/" in url:
             assert headers["content-security-policy"].startswith("sandbox;")
     for path, status in (("quarantine/x/original", 404), ("quarantine/x/a%00b", 400)):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from conftest import REPO_ROOT
+
 from tasks.store import open_store
 
 
@@ -19,8 +20,13 @@ def _quarantine(tmp_path, count: int) -> str:
 
 
 def _listing(url: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tasks.cli", "quarantine"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, "PIPELINE_DATA_URL": url})
+    return subprocess.Popen(
+        [sys.executable, "-m", "tasks.cli", "quarantine"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PIPELINE_DATA_URL": url},
+    )
 
 
 def test_the_newest_rejection_comes_first(tmp_path):

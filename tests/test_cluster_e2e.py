@@ -19,10 +19,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-
-from airflow_stack import free_port, port_is_free
 from conftest import iris_sample
-from e2e_support import DAGS, RunningStack, wait_for
+
+from tasks.stack.harness import DAGS, LaunchedStack, wait_for
+from tasks.stack.services import free_port, port_is_free
 
 pytestmark = pytest.mark.e2e
 AWS_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
@@ -38,15 +38,21 @@ def cluster():
     ports = {name: free_port() for name in ("postgres", "redis", "s3")}
     saved = {k: os.environ.get(k) for k in AWS_KEYS}
     # This process reads the cluster's bucket too (moto takes any credentials).
-    os.environ.update({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['s3']}", "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['s3']}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
     env = {
         "PIPELINE_DATA_URL": "",  # the cluster puts the data on its own S3 server
         **{f"PIPELINE_{name.upper()}_PORT": str(port) for name, port in ports.items()},
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
     }
     try:
-        with RunningStack(root, "s3://pipeline/data", target="cluster", env=env).started(timeout=360) as running:
+        with LaunchedStack(root, "s3://pipeline/data", target="cluster", env=env).started(timeout=360) as running:
             running.ports = ports
             yield running
     finally:
@@ -58,7 +64,7 @@ def cluster():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _processes(stack: RunningStack) -> list[str]:
+def _processes(stack: LaunchedStack) -> list[str]:
     out = []
     for p in psutil.Process(stack.make.pid).children(recursive=True):
         try:
@@ -68,7 +74,7 @@ def _processes(stack: RunningStack) -> list[str]:
     return out
 
 
-def _worker_log(stack: RunningStack, n: int) -> str:
+def _worker_log(stack: LaunchedStack, n: int) -> str:
     return (stack.home / "logs" / "components" / f"worker-{n}.log").read_text(errors="replace")
 
 
@@ -80,8 +86,16 @@ def _workloads(log: str) -> list[str]:
 def test_the_cluster_runs_every_server_and_two_celery_workers(cluster):
     procs = _processes(cluster)
     (cluster.root / "processes.txt").write_text("\n".join(procs))
-    for needle in ("postgres -D", "redis-server", "moto_server", "worker-1@", "worker-2@", "scheduler --skip-serve-logs",
-                   "dag-processor", "triggerer --skip-serve-logs"):
+    for needle in (
+        "postgres -D",
+        "redis-server",
+        "moto_server",
+        "worker-1@",
+        "worker-2@",
+        "scheduler --skip-serve-logs",
+        "dag-processor",
+        "triggerer --skip-serve-logs",
+    ):
         assert any(needle in p for p in procs), (needle, procs)
     assert cluster.api.healthy()  # api-server, metadata DB, scheduler, triggerer, dag-processor
     wait_for("the launcher's banner", lambda: "make upload FILE=" in cluster.log_tail(), timeout=30)
@@ -90,7 +104,9 @@ def test_the_cluster_runs_every_server_and_two_celery_workers(cluster):
     values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
     assert values["PIPELINE_DATA_URL"] == "s3://pipeline/data"
     assert values["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{cluster.ports['s3']}" and values["PIPELINE_INBOX_QUEUE"]
-    assert oct(env_file.stat().st_mode & 0o777) == "0o600" and oct((cluster.home / "secrets.json").stat().st_mode & 0o777) == "0o600"
+    assert (
+        oct(env_file.stat().st_mode & 0o777) == "0o600" and oct((cluster.home / "secrets.json").stat().st_mode & 0o777) == "0o600"
+    )
     assert "aws s3 cp" in cluster.log_tail()
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import fnmatch
 
 import pytest
-
 from conftest import CONFIG_FILE, SUITE_FILE, csv_bytes, everything, iris_sample
+
+from tasks.config import load_config
 from tasks.stages.evaluate import evaluate_pending
 from tasks.stages.ingest import ingest
 from tasks.stages.train import train
-from tasks.config import load_config
 from tasks.stages.validate import validate_pending
 
 CONFIG = load_config(CONFIG_FILE)
@@ -86,7 +86,9 @@ def test_the_gate_dying_between_quarantine_and_removal_quarantines_once(store, m
     again = validate_pending(store, SUITE_FILE, CONFIG)
     assert [q["file"] for q in again.quarantined] == ["bad.csv"]
     assert store.batches.committed() == [] and [e["file"] for e in store.quarantine.entries()] == ["bad.csv"]
-    assert [k for k in everything(store) if k.endswith("bad.csv")] == [f"quarantine/{again.quarantined[0]['batch_id']}/original/bad.csv"]
+    assert [k for k in everything(store) if k.endswith("bad.csv")] == [
+        f"quarantine/{again.quarantined[0]['batch_id']}/original/bad.csv"
+    ]
 
 
 def test_training_dying_before_the_card_leaves_no_version_and_never_reuses_its_number(featured, monkeypatch):

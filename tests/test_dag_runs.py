@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO_ROOT
 
 pytestmark = pytest.mark.airflow
@@ -48,10 +47,12 @@ def chain_run(tmp_path_factory):
     airflow = str(REPO_ROOT / ".venv" / "bin" / "airflow") if (REPO_ROOT / ".venv").exists() else "airflow"
     migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(REPO_ROOT / "dags")], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(REPO_ROOT / "dags")], env=env, capture_output=True, text=True, timeout=600
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("STATES=")]
     assert done.returncode == 0 and lines, done.stdout[-5000:] + done.stderr[-5000:]
-    return json.loads(lines[-1][len("STATES="):]), root / "data"
+    return json.loads(lines[-1][len("STATES=") :]), root / "data"
 
 
 @pytest.mark.parametrize("dag_id", ["ingest", "preprocess", "train", "evaluate"])
@@ -61,7 +62,8 @@ def test_dag_test_run_succeeds(chain_run, dag_id):
     # The rejection tasks run only when the stage before them failed on bad input.
     rejection_tasks = {"record_rejections", "fail_the_run"}
     assert {t: s for t, s in states[dag_id]["tasks"].items() if t not in rejection_tasks} == {
-        t: "success" for t in states[dag_id]["tasks"] if t not in rejection_tasks}, states[dag_id]
+        t: "success" for t in states[dag_id]["tasks"] if t not in rejection_tasks
+    }, states[dag_id]
     assert {s for t, s in states[dag_id]["tasks"].items() if t in rejection_tasks} <= {"skipped"}, states[dag_id]
 
 

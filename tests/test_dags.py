@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO_ROOT
+
 from tasks.orchestration import QUARANTINED
 
 pytestmark = pytest.mark.airflow
@@ -57,10 +57,14 @@ def test_the_asset_graph_is_the_chain(dagbag):
 
 
 def test_only_the_stages_that_reject_input_report_to_the_quarantine(dagbag):
-    reporting = {(dag.dag_id, t.task_id, t.trigger_rule) for dag in dagbag.dags.values() for t in dag.tasks if QUARANTINED in t.outlets}
+    reporting = {
+        (dag.dag_id, t.task_id, t.trigger_rule) for dag in dagbag.dags.values() for t in dag.tasks if QUARANTINED in t.outlets
+    }
     assert reporting == {
-        ("ingest", "ingest_claimed_files", "all_success"), ("ingest", "record_rejections", "one_failed"),
-        ("preprocess", "validate_and_split", "all_success"), ("preprocess", "record_rejections", "one_failed"),
+        ("ingest", "ingest_claimed_files", "all_success"),
+        ("ingest", "record_rejections", "one_failed"),
+        ("preprocess", "validate_and_split", "all_success"),
+        ("preprocess", "record_rejections", "one_failed"),
     }
 
 
@@ -78,7 +82,7 @@ def test_the_inbox_watcher_uses_the_project_trigger_on_the_configured_data(dagba
     (inbox,) = list(_assets(dagbag.dags["ingest"].timetable.asset_condition))
     (watcher,) = inbox.watchers
     classpath, kwargs = watcher.trigger.serialize()
-    assert classpath == "tasks.orchestration.InboxTrigger"
+    assert classpath == "tasks.orchestration.inbox_trigger.InboxTrigger"
     assert kwargs["data_url"] == os.environ["PIPELINE_DATA_URL"]
 
 

@@ -16,10 +16,10 @@ import subprocess
 import time
 
 import pytest
-
-from airflow_stack import port_is_free
 from conftest import REPO_ROOT, everything, iris_sample
-from e2e_support import DAGS, RunningStack, wait_for
+
+from tasks.stack.harness import DAGS, LaunchedStack, wait_for
+from tasks.stack.services import port_is_free
 
 pytestmark = pytest.mark.e2e
 
@@ -33,34 +33,41 @@ def stack(request, tmp_path_factory):
         data_url = f"s3://{request.getfixturevalue('s3_server').new_bucket()}/data"
     config = root / "pipeline.toml"  # the stack's own copy: a test edits it
     config.write_text((REPO_ROOT / "pipeline.toml").read_text())
-    with RunningStack(root, data_url, env={"PIPELINE_CONFIG": str(config)}).started() as running:
+    with LaunchedStack(root, data_url, env={"PIPELINE_CONFIG": str(config)}).started() as running:
         running.config = config
         yield running
 
 
-def _chain_events(stack: RunningStack) -> dict[str, int]:
+def _chain_events(stack: LaunchedStack) -> dict[str, int]:
     """Events each DAG produced on the chain's assets (quarantine events counted apart)."""
     return {d: len([e for e in stack.api.asset_events(source_dag_id=d) if e["asset_id"] != _quarantine_id(stack)]) for d in DAGS}
 
 
-def _quarantine_id(stack: RunningStack) -> int:
+def _quarantine_id(stack: LaunchedStack) -> int:
     return stack.api.asset_id("quarantine")
 
 
-def _quarantine_events(stack: RunningStack) -> dict[str, dict]:
+def _quarantine_events(stack: LaunchedStack) -> dict[str, dict]:
     """The ``quarantine`` asset's events, by rejected file name (newest first wins)."""
     events = stack.api.asset_events(asset_id=_quarantine_id(stack))
-    return {e["extra"]["file"]: {**e["extra"], "source_task_id": e["source_task_id"], "source_run_id": e["source_run_id"],
-                                 "source_dag_id": e["source_dag_id"]} for e in reversed(events)}
+    return {
+        e["extra"]["file"]: {
+            **e["extra"],
+            "source_task_id": e["source_task_id"],
+            "source_run_id": e["source_run_id"],
+            "source_dag_id": e["source_dag_id"],
+        }
+        for e in reversed(events)
+    }
 
 
-def _run_note(stack: RunningStack, event: dict) -> str:
+def _run_note(stack: LaunchedStack, event: dict) -> str:
     """The note the scheduler's listener wrote on the run that rejected ``event``'s file."""
     path = f"/api/v2/dags/{event['source_dag_id']}/dagRuns/{event['source_run_id']}"
     return wait_for("the run's note", lambda: stack.api.get(path).get("note"), timeout=60)
 
 
-def _champion_model_sha(stack: RunningStack) -> tuple[str, str]:
+def _champion_model_sha(stack: LaunchedStack) -> tuple[str, str]:
     version = stack.read_json("models/champion.json")["version"]
     return version, hashlib.sha256(stack.store.backend.read_bytes(f"models/{version}/model.joblib")).hexdigest()
 
@@ -114,7 +121,9 @@ def test_a_bad_drop_is_quarantined_and_nothing_downstream_runs(stack):
     (entry,) = stack.store.quarantine.entries()
     assert "'target' has 3 value(s) not in [0, 1, 2]" in entry["reason"] and entry["file"] == "bad_labels.csv"
     folder = f"quarantine/{entry['id']}"
-    assert stack.store.backend.exists(f"{folder}/original/bad_labels.csv") and stack.store.backend.exists(f"{folder}/{entry['data_docs']}")
+    assert stack.store.backend.exists(f"{folder}/original/bad_labels.csv") and stack.store.backend.exists(
+        f"{folder}/{entry['data_docs']}"
+    )
     run_id = failed[0]["dag_run_id"]
     ti = stack.api.get(f"/api/v2/dags/preprocess/dagRuns/{run_id}/taskInstances/validate_and_split")
     assert ti["state"] == "failed" and ti["try_number"] == 1  # bad data is not retried
@@ -123,7 +132,11 @@ def test_a_bad_drop_is_quarantined_and_nothing_downstream_runs(stack):
     assert log.index("REJECTED bad_labels.csv") < log.index("Task failed with exception")  # reasons first
     # The rejection is an Airflow event too, posted by record_rejections since the gate failed.
     event = wait_for("a quarantine event", lambda: _quarantine_events(stack).get("bad_labels.csv"), timeout=60)
-    assert event["stage"] == "validation" and "not in [0, 1, 2]" in event["reason"] and event["source_task_id"] == "record_rejections"
+    assert (
+        event["stage"] == "validation"
+        and "not in [0, 1, 2]" in event["reason"]
+        and event["source_task_id"] == "record_rejections"
+    )
     assert event["moved_to"].endswith(f"/quarantine/{entry['id']}/")
 
     time.sleep(5)  # give anything that would (wrongly) fire the time to do so
@@ -188,9 +201,14 @@ def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack
     assert stack.inbox_is_empty()
 
     # Each rejected file is an event on the quarantine asset, from the stage that rejected it.
-    events = wait_for("both rejections as events", lambda: (e := _quarantine_events(stack)).keys() >= {
-        "mixed_semicolon.csv", "mixed_negative.csv"} and e)
-    assert (events["mixed_semicolon.csv"]["stage"], events["mixed_semicolon.csv"]["source_task_id"]) == ("ingest", "ingest_claimed_files")
+    events = wait_for(
+        "both rejections as events",
+        lambda: (e := _quarantine_events(stack)).keys() >= {"mixed_semicolon.csv", "mixed_negative.csv"} and e,
+    )
+    assert (events["mixed_semicolon.csv"]["stage"], events["mixed_semicolon.csv"]["source_task_id"]) == (
+        "ingest",
+        "ingest_claimed_files",
+    )
     assert "semicolon" in events["mixed_semicolon.csv"]["reason"] and "Fix:" in events["mixed_semicolon.csv"]["reason"]
     # Validated with the good file, its run is green and the gate posts the event; validated alone
     # (uploads are taken one by one when they arrive apart), the run fails and record_rejections does.
@@ -199,11 +217,22 @@ def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack
     # The preprocess run stays green (the good file went on) and says what it rejected in its note.
     assert "mixed_negative.csv [validation]" in _run_note(stack, events["mixed_negative.csv"])
 
-    good_batch = next(k.split("/")[1] for k in everything(stack.store) if k.startswith("archive/") and k.endswith("/mixed_good.csv"))
-    wait_for("a features event naming the good batch", lambda: any(
-        good_batch in e["extra"].get("passed_batches", []) for e in stack.api.asset_events(source_dag_id="preprocess")))
-    wait_for("train and evaluate to run on it", lambda: all(
-        any(r["state"] == "success" and r["dag_run_id"] not in before[d] for r in stack.runs(d)) for d in ("train", "evaluate")))
+    good_batch = next(
+        k.split("/")[1] for k in everything(stack.store) if k.startswith("archive/") and k.endswith("/mixed_good.csv")
+    )
+    wait_for(
+        "a features event naming the good batch",
+        lambda: any(
+            good_batch in e["extra"].get("passed_batches", []) for e in stack.api.asset_events(source_dag_id="preprocess")
+        ),
+    )
+    wait_for(
+        "train and evaluate to run on it",
+        lambda: all(
+            any(r["state"] == "success" and r["dag_run_id"] not in before[d] for r in stack.runs(d))
+            for d in ("train", "evaluate")
+        ),
+    )
 
 
 def test_a_drop_of_only_unusable_files_fails_ingest_visibly_within_seconds(stack):
@@ -213,16 +242,27 @@ def test_a_drop_of_only_unusable_files_fails_ingest_visibly_within_seconds(stack
     failed_before = {r["dag_run_id"] for r in stack.runs("ingest")}
     stack.drop("export.txt", "sepal length;sepal width\n5,1;3,5\n")
     stack.drop("empty.csv", "")
-    events = wait_for("both files as quarantine events", lambda: (e := _quarantine_events(stack)).keys() >= {
-        "export.txt", "empty.csv"} and e, timeout=60)
+    events = wait_for(
+        "both files as quarantine events",
+        lambda: (e := _quarantine_events(stack)).keys() >= {"export.txt", "empty.csv"} and e,
+        timeout=60,
+    )
     assert "not a .csv file" in events["export.txt"]["reason"] and events["export.txt"]["source_task_id"] == "record_rejections"
     assert "empty" in events["empty.csv"]["reason"]
     assert "export.txt [ingest]: 'export.txt' is not a .csv file" in _run_note(stack, events["export.txt"])
-    runs = wait_for("the ingest run(s) to end", lambda: (new := [r for r in stack.runs("ingest") if r["dag_run_id"] not in failed_before])
-                    and all(r["state"] in ("success", "failed") for r in new) and new)
+    runs = wait_for(
+        "the ingest run(s) to end",
+        lambda: (
+            (new := [r for r in stack.runs("ingest") if r["dag_run_id"] not in failed_before])
+            and all(r["state"] in ("success", "failed") for r in new)
+            and new
+        ),
+    )
     for run in runs:  # red, whichever way the two files were grouped into runs
-        states = {t["task_id"]: t["state"] for t in stack.api.get(
-            f"/api/v2/dags/ingest/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]}
+        states = {
+            t["task_id"]: t["state"]
+            for t in stack.api.get(f"/api/v2/dags/ingest/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
+        }
         assert run["state"] == "failed"
         assert states == {"ingest_claimed_files": "failed", "record_rejections": "success", "fail_the_run": "failed"}
     assert stack.inbox_is_empty()
@@ -234,8 +274,12 @@ def test_a_changed_model_setting_trains_a_new_version_and_make_retrain_forces_on
     versions = stack.store.registry.versions()
     before = stack.run_ids()
     stack.api.post("/api/v2/dags/train/dagRuns", {"logical_date": None})  # unchanged: nothing to train
-    skipped = wait_for("the manual train run", lambda: [r for r in stack.runs("train") if r["dag_run_id"] not in before["train"]
-                                                        and r["state"] in ("success", "failed")])
+    skipped = wait_for(
+        "the manual train run",
+        lambda: [
+            r for r in stack.runs("train") if r["dag_run_id"] not in before["train"] and r["state"] in ("success", "failed")
+        ],
+    )
     assert stack.store.registry.versions() == versions
     assert skipped[0]["state"] == "success"  # skipped task: nothing new, nothing downstream
 
@@ -247,8 +291,9 @@ def test_a_changed_model_setting_trains_a_new_version_and_make_retrain_forces_on
     assert new not in versions and stack.store.registry.card(new)["params"]["n_estimators"] == 40
 
     before = stack.run_ids()
-    done = subprocess.run(["make", "-s", "retrain", "WHY=new sklearn"], cwd=REPO_ROOT, env=stack.env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["make", "-s", "retrain", "WHY=new sklearn"], cwd=REPO_ROOT, env=stack.env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "Triggered train run" in done.stdout, done.stdout + done.stderr
     stack.wait_chain(before, dags=["train", "evaluate"])
     forced = stack.store.registry.versions()[-1]
@@ -277,11 +322,23 @@ def test_make_retract_takes_a_batch_out_and_the_chain_rebuilds_without_it(stack)
     champion = stack.read_json("models/champion.json")["version"]
     batch_id = next(k.split("/")[1] for k in everything(stack.store) if k.endswith("/team_batch_1.csv"))
     features_before = stack.api.asset_events(asset_id=stack.api.asset_id("features"))[0]["extra"]
-    refused = subprocess.run(["make", "-s", "retract", "BATCH=b-0000000000000000", "WHY=typo"], cwd=REPO_ROOT,
-                             env=stack.env, capture_output=True, text=True, timeout=120)
-    assert refused.returncode != 0 and "error: no batch" in refused.stderr and "Traceback" not in refused.stderr
-    done = subprocess.run(["make", "-s", "retract", f"BATCH={batch_id}", "WHY=exported from the wrong sheet"], cwd=REPO_ROOT,
-                          env=stack.env, capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        ["make", "-s", "retract", "BATCH=b-0000000000000000", "WHY=typo"],
+        cwd=REPO_ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0 and "Error: no batch" in refused.stderr and "Traceback" not in refused.stderr
+    done = subprocess.run(
+        ["make", "-s", "retract", f"BATCH={batch_id}", "WHY=exported from the wrong sheet"],
+        cwd=REPO_ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     stack.wait_chain(before, dags=DAGS[1:])
     raw = next(e for e in stack.api.asset_events() if e["extra"].get("retracted") == batch_id)
@@ -292,6 +349,33 @@ def test_make_retract_takes_a_batch_out_and_the_chain_rebuilds_without_it(stack)
     assert metrics["decision"] == "promoted" and f"champion {champion} was trained on retracted batch" in metrics["reason"]
     assert stack.read_json("models/champion.json")["version"] == metrics["version"] != champion
     assert stack.store.batches.retraction(batch_id)["why"] == "exported from the wrong sheet"
+
+
+def test_the_commands_find_the_running_stack_on_its_port(stack):
+    """No AIRFLOW_PORT given: `pipeline status` reads the address the launcher recorded."""
+    env = {k: v for k, v in stack.env.items() if k not in ("AIRFLOW_PORT", "PIPELINE_DATA_URL")}
+    stack.wait_chain({d: set() for d in DAGS})  # a champion to report
+
+    def status() -> dict:
+        done = subprocess.run(
+            [str(REPO_ROOT / ".venv/bin/pipeline"), "status", "--json"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        return json.loads(done.stdout)
+
+    reported = wait_for("status to see Airflow running", lambda: (s := status())["airflow"]["running"] and s, timeout=60)
+    assert reported["airflow"]["url"] == f"http://127.0.0.1:{stack.port}" and reported["data"] == stack.store.url
+    assert reported["champion"]["version"] == stack.read_json("models/champion.json")["version"]
+    done = subprocess.run(["make", "-s", "status"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"http://127.0.0.1:{stack.port}" in done.stdout and "not running" not in done.stdout and "Last runs" in done.stdout
+
+
+def test_a_second_launcher_on_the_same_home_is_refused_with_the_running_ones_address(stack):
+    env = {**stack.env, "AIRFLOW_PORT": "1"}  # never reached: the refusal comes first
+    done = subprocess.run([str(REPO_ROOT / ".venv/bin/pipeline"), "run"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"launcher PID {stack.launcher_pid()}, http://127.0.0.1:{stack.port}" in done.stderr
 
 
 def test_ctrl_c_stops_every_process_it_started(stack):

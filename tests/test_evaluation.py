@@ -6,8 +6,8 @@ import json
 import re
 
 import pytest
-
 from conftest import csv_bytes, iris_sample
+
 from tasks.stages.evaluate import decide, evaluate_pending, evaluate_version
 from tasks.stages.ingest import ingest
 from tasks.stages.split import build_features

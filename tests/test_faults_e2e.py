@@ -12,20 +12,21 @@ import shutil
 import signal
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import psutil
 import pytest
-
 from conftest import CONFIG_FILE, iris_sample
-from e2e_support import DAGS, RunningStack, wait_for
+
+from tasks.stack.harness import DAGS, LaunchedStack, wait_for
 from tasks.store import open_store
 
 pytestmark = pytest.mark.e2e
 # A task whose process died is failed (and retried) after 20 s instead of 300 s.
-FAULT_ENV = {"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
-             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5"}
+FAULT_ENV = {
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def world(tmp_path_factory):
 
 def stack_on(world, **env):
     world.starts += 1
-    return RunningStack(world.root, world.data_url, env={**FAULT_ENV, **env}, log_name=f"make-run-{world.starts}.log").started()
+    return LaunchedStack(world.root, world.data_url, env={**FAULT_ENV, **env}, log_name=f"make-run-{world.starts}.log").started()
 
 
 def drop(world, name: str, content: str) -> None:
@@ -104,8 +105,14 @@ def test_odd_entries_a_slow_writer_and_a_burst_of_30_files(world):
         assert time.monotonic() - started < 2
         writer.join()
         wait_for("every file in its place", lambda: set(places(world)) == set(world.dropped), timeout=240)
-        wait_for("the chain to settle", lambda: all(r["state"] in ("success", "failed") for d in DAGS for r in stack.runs(d))
-                 and not open_store(world.data_url).registry.unevaluated(), timeout=240)
+        wait_for(
+            "the chain to settle",
+            lambda: (
+                all(r["state"] in ("success", "failed") for d in DAGS for r in stack.runs(d))
+                and not open_store(world.data_url).registry.unevaluated()
+            ),
+            timeout=240,
+        )
         assert all(k[0].startswith("archive/") for k in places(world).values())  # all good: all ingested
         trains = stack.successes("train") - trains_before
         assert 1 <= trains <= 10, f"30 files trained {trains} times"
@@ -125,8 +132,11 @@ def test_kill_9_of_the_triggerer_right_after_a_drop(world):
         wait_for("make run to stop after losing its triggerer", lambda: stack.make.poll() is not None, timeout=60)
     with stack_on(world) as stack:
         wait_for("the file to be ingested", lambda: "before_triggerer_dies.csv" in places(world), timeout=180)
-        wait_for("evaluate to judge the new model", lambda: not open_store(world.data_url).registry.unevaluated()
-                 and stack.successes("evaluate") >= 1, timeout=180)
+        wait_for(
+            "evaluate to judge the new model",
+            lambda: not open_store(world.data_url).registry.unevaluated() and stack.successes("evaluate") >= 1,
+            timeout=180,
+        )
         assert_everything_accounted_for(world)
 
 
@@ -146,6 +156,7 @@ def test_kill_9_of_a_running_train_task(world):
             return None
 
         run_id, ti_id = wait_for("train_model to be running", running_train_task, timeout=180, every=0.2)
+
         def task_processes() -> list[psutil.Process]:
             titled = [(p, " ".join(p.info["cmdline"] or [])) for p in psutil.process_iter(["cmdline"])]  # zombies: None
             return [p for p, title in titled if ti_id in title]
@@ -154,8 +165,10 @@ def test_kill_9_of_a_running_train_task(world):
             task.kill()
         stack.wait_chain(before, dags=["train", "evaluate"])
         new_runs = [r for r in stack.runs("train") if r["dag_run_id"] not in before["train"]]
-        tries = {r["dag_run_id"]: stack.api.get(f"/api/v2/dags/train/dagRuns/{r['dag_run_id']}/taskInstances/train_model")
-                 for r in new_runs}
+        tries = {
+            r["dag_run_id"]: stack.api.get(f"/api/v2/dags/train/dagRuns/{r['dag_run_id']}/taskInstances/train_model")
+            for r in new_runs
+        }
         killed = tries[run_id]
         assert killed["try_number"] >= 2 and killed["state"] == "success", tries  # the killed try failed; a retry trained
         # Later train runs (queued behind this one by further features events) may still be going; none failed.
@@ -176,8 +189,11 @@ def test_kill_9_of_everything_while_preprocess_runs_then_make_run_again(world):
         stack.kill_everything()
         wait_for("every process to be gone", lambda: not stack.alive(), timeout=15, every=0.2)
     with stack_on(world) as stack:
-        wait_for("the interrupted batch to be trained on and judged", lambda: _trained_on(world, "preprocess_interrupted.csv"),
-                 timeout=300)
+        wait_for(
+            "the interrupted batch to be trained on and judged",
+            lambda: _trained_on(world, "preprocess_interrupted.csv"),
+            timeout=300,
+        )
         assert_everything_accounted_for(world)
 
 
@@ -185,5 +201,9 @@ def _trained_on(world, name: str) -> bool:
     store = open_store(world.data_url)
     batch = next((m["batch_id"] for m in store.batches.committed() if m["source_file"] == name), None)
     versions = store.registry.versions()
-    return (batch is not None and bool(versions) and not store.registry.unevaluated()
-            and batch in {b["batch_id"] for b in store.registry.card(versions[-1])["training_batches"]})
+    return (
+        batch is not None
+        and bool(versions)
+        and not store.registry.unevaluated()
+        and batch in {b["batch_id"] for b in store.registry.card(versions[-1])["training_batches"]}
+    )

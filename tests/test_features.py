@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
-
 from conftest import csv_bytes, iris_sample
+
 from tasks.schema import FEATURE_COLUMNS, TARGET_COLUMN
-from tasks.stages.ingest import ingest
 from tasks.splitting import split_batch
+from tasks.stages.ingest import ingest
 from tasks.stages.split import build_features, fingerprint
 
 
@@ -74,6 +74,7 @@ def test_a_set_without_its_manifest_is_never_current(store, config, iris):
 def test_each_batch_is_split_once_and_a_feature_set_only_lists_the_splits(store, config, iris):
     first = _validated_batch(store, "iris.csv", iris)
     build_features(store, config)
+
     def splits() -> dict[str, bytes]:
         return {k: store.backend.read_bytes(f"features/splits/{k}") for k in store.backend.walk_files("features/splits")}
 

@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-
 from conftest import everything
+
 from tasks.store.inbox import ClaimGone
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from conftest import csv_bytes, everything, iris_sample
+
 from tasks.drops import UnreadableDrop, read_drop
 from tasks.schema import COLUMNS
 from tasks.stages.ingest import ingest
@@ -85,7 +85,17 @@ def test_each_file_of_a_mixed_drop_ends_in_exactly_one_place(store):
         (",".join(COLUMNS) + "\n" + "1," * 999 + "1\n", "malformed CSV"),
         ("a,a,b,c,target\n1,2,3,4,0\n", "repeats column name"),
     ],
-    ids=["empty", "one-byte", "blank-lines", "header-only", "binary", "latin-1", "semicolon", "very-wide-row", "duplicated-header"],
+    ids=[
+        "empty",
+        "one-byte",
+        "blank-lines",
+        "header-only",
+        "binary",
+        "latin-1",
+        "semicolon",
+        "very-wide-row",
+        "duplicated-header",
+    ],
 )
 def test_unreadable_files_are_quarantined_at_ingest_with_a_clear_reason(store, tmp_path, content, expected):
     data = content.encode() if isinstance(content, str) else content

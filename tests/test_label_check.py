@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import SUITE_FILE, csv_bytes, iris_sample
+
 from tasks.stages.evaluate import evaluate_pending
 from tasks.stages.ingest import ingest
 from tasks.stages.split import build_features
@@ -57,7 +57,9 @@ def test_a_batch_with_shuffled_labels_is_quarantined_with_a_reason_and_the_confu
     (q,) = gate.quarantined
     reason = store.quarantine.reason(q["quarantine_id"])
     assert reason["stage"] == "label_check"
-    assert "the champion (v0001) disagrees with" in reason["reason"] and "labels may be shuffled or mis-mapped" in reason["reason"]
+    assert (
+        "the champion (v0001) disagrees with" in reason["reason"] and "labels may be shuffled or mis-mapped" in reason["reason"]
+    )
     check = reason["label_check"]
     assert check["disagreement_rate"] > 0.5 and check["held_out_disagreement_rate"] < 0.15 and check["p_value"] < 1e-6
     assert set(check["confusion_label_vs_champion"]) == {"setosa", "versicolor", "virginica"}

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT
 
 TASKS = REPO_ROOT / "tasks"
@@ -61,7 +60,7 @@ def test_stages_name_no_storage_folder(module):
         assert f'"{folder}' not in text and f"'{folder}" not in text and f'f"{folder}' not in text
 
 
-@pytest.mark.parametrize("command", [["tasks.cli", "quarantine"], ["tasks.stages.predict", "--help"]])
+@pytest.mark.parametrize("command", [["tasks.cli", "quarantine"], ["tasks.cli", "predict", "--help"], ["tasks.cli", "--help"]])
 def test_the_command_line_tools_run_without_loading_airflow(command, tmp_path):
     code = (
         "import runpy, sys\n"
@@ -76,3 +75,19 @@ def test_the_command_line_tools_run_without_loading_airflow(command, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "AIRFLOW_LOADED=False" in done.stdout, done.stdout
+
+
+def test_every_command_is_listed_by_pipeline_help():
+    done = subprocess.run([sys.executable, "-m", "tasks.cli", "--help"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for command in ("run", "status", "upload", "quarantine", "predict", "retract", "release", "retrain"):
+        assert f"  {command} " in done.stdout, command
+
+
+def test_no_script_is_used_as_a_library():
+    """Code lives in the package: no Python under scripts/, no sys.path surgery outside the tests' conftest."""
+    assert not list((REPO_ROOT / "scripts").glob("*.py"))
+    tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.split()
+    surgery = "sys.path." + "insert("  # split, so this line is not an offender itself
+    offenders = [p for p in tracked if p != "tests/conftest.py" and surgery in (REPO_ROOT / p).read_text()]
+    assert offenders == [], offenders

@@ -8,6 +8,8 @@ import importlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 from urllib.parse import unquote_plus
@@ -17,8 +19,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.triggers.base import BaseEventTrigger
 
 from tasks import orchestration
-from tasks.config import Settings
 from tasks.orchestration import InboxTrigger, emit, files_already_claimed, inbox_watchers
+from tasks.orchestration.inbox_trigger import QUEUE_SAFETY_SWEEP_S
 from tasks.stages.ingest import IngestResult
 from tasks.stages.validate import GateResult
 
@@ -75,12 +77,10 @@ def test_a_local_drop_is_claimed_as_soon_as_it_is_written_not_when_it_settles(tm
 
 
 def test_with_a_queue_the_inbox_has_a_notification_watcher_and_a_listing_safety_net(s3_server):
-    settings = Settings(data_url="s3://b/data", config_file=Settings.from_env().config_file,
-                        suite_file=Settings.from_env().suite_file, inbox_queue="http://127.0.0.1:1/123/q")
-    watchers = inbox_watchers(settings)
+    watchers = inbox_watchers("s3://b/data", "http://127.0.0.1:1/123/q")
     assert [w.name for w in watchers] == ["inbox_notifications", "inbox_safety_sweep"]
     assert watchers[0].trigger.serialize()[0].endswith("SqsSensorTrigger")
-    assert watchers[1].trigger.poll_interval == orchestration.QUEUE_SAFETY_SWEEP_S
+    assert watchers[1].trigger.poll_interval == QUEUE_SAFETY_SWEEP_S
 
 
 def test_the_queue_watcher_fires_when_a_file_is_uploaded_to_the_inbox(s3_server):
@@ -90,12 +90,20 @@ def test_the_queue_watcher_fires_when_a_file_is_uploaded_to_the_inbox(s3_server)
     sqs, s3 = boto3.client("sqs"), boto3.client("s3")
     queue_url = sqs.create_queue(QueueName=f"{bucket}-inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
-        "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "data/inbox/"}]}}}]})
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "data/inbox/"}]}},
+                }
+            ]
+        },
+    )
     sqs.purge_queue(QueueUrl=queue_url)  # the s3:TestEvent sent when the notification is set
-    settings = Settings.from_env({"PIPELINE_DATA_URL": f"s3://{bucket}/data", "PIPELINE_INBOX_QUEUE": queue_url})
-    trigger = inbox_watchers(settings)[0].trigger
+    trigger = inbox_watchers(f"s3://{bucket}/data", queue_url)[0].trigger
 
     async def first_event():
         stream = trigger.run()
@@ -128,7 +136,11 @@ def _context(*payloads):
     from airflow.sdk.execution_time.context import OutletEventAccessors
 
     events = [SimpleNamespace(extra={"from_trigger": True, "payload": p}) for p in payloads]
-    return {"triggering_asset_events": {orchestration.INBOX: events}, "outlet_events": OutletEventAccessors(), "ti": XComShelf()}
+    return {
+        "triggering_asset_events": {orchestration.chain_assets().inbox: events},
+        "outlet_events": OutletEventAccessors(),
+        "ti": XComShelf(),
+    }
 
 
 def _quarantine_events(context):
@@ -145,14 +157,26 @@ def test_only_runs_started_by_claiming_watcher_events_skip_the_sweep():
 def test_emit_sets_the_extra_skips_when_nothing_is_new_and_fails_after_logging_the_reasons(caplog):
     context = _context()
     result = IngestResult(new_batches=[{"batch_id": "b-1", "file": "a.csv", "rows": 3, "sha256": "x" * 64}])
-    assert emit(context, result, orchestration.RAW)["rows_added"] == 3
-    assert context["outlet_events"][orchestration.RAW].extra["batches"] == ["b-1"]
+    assert emit(context, result, orchestration.chain_assets().raw)["rows_added"] == 3
+    assert context["outlet_events"][orchestration.chain_assets().raw].extra["batches"] == ["b-1"]
     with pytest.raises(AirflowSkipException, match="No new batch"):
-        emit(_context(), IngestResult(), orchestration.RAW)
-    gate = GateResult(quarantined=[{"batch_id": "b-2", "file": "bad.csv", "reason": "3 of 19 checks failed",
-                                    "quarantine_id": "b-2", "stage": "validation"}])
+        emit(_context(), IngestResult(), orchestration.chain_assets().raw)
+    gate = GateResult(
+        quarantined=[
+            {
+                "batch_id": "b-2",
+                "file": "bad.csv",
+                "reason": "3 of 19 checks failed",
+                "quarantine_id": "b-2",
+                "stage": "validation",
+            }
+        ]
+    )
     failed = _context()
-    with caplog.at_level(logging.INFO), pytest.raises(AirflowFailException, match="No batch passed the gate: bad.csv -> quarantine/b-2: 3 of 19"):
+    with (
+        caplog.at_level(logging.INFO),
+        pytest.raises(AirflowFailException, match="No batch passed the gate: bad.csv -> quarantine/b-2: 3 of 19"),
+    ):
         emit(failed, gate)
     assert "REJECTED bad.csv at validation -> " in caplog.text and "3 of 19 checks failed" in caplog.text
     # A failed task emits no events: the rejections wait in XCom for record_rejections.
@@ -164,13 +188,19 @@ def test_emit_sets_the_extra_skips_when_nothing_is_new_and_fails_after_logging_t
 
 def test_a_mixed_drop_emits_its_batches_and_one_quarantine_event_per_rejected_file():
     context = _context()
-    result = IngestResult(new_batches=[{"batch_id": "b-1", "file": "a.csv", "rows": 3, "sha256": "x" * 64}],
-                          quarantined=[{"file": "x.txt", "reason": "not a CSV", "quarantine_id": "q1"},
-                                       {"file": "y.csv", "reason": "empty", "quarantine_id": "q2"}])
-    emit(context, result, orchestration.RAW)
-    assert context["outlet_events"][orchestration.RAW].extra["batches"] == ["b-1"]
+    result = IngestResult(
+        new_batches=[{"batch_id": "b-1", "file": "a.csv", "rows": 3, "sha256": "x" * 64}],
+        quarantined=[
+            {"file": "x.txt", "reason": "not a CSV", "quarantine_id": "q1"},
+            {"file": "y.csv", "reason": "empty", "quarantine_id": "q2"},
+        ],
+    )
+    emit(context, result, orchestration.chain_assets().raw)
+    assert context["outlet_events"][orchestration.chain_assets().raw].extra["batches"] == ["b-1"]
     assert [(e["file"], e["stage"], e["reason"]) for e in _quarantine_events(context)] == [
-        ("x.txt", "ingest", "not a CSV"), ("y.csv", "ingest", "empty")]
+        ("x.txt", "ingest", "not a CSV"),
+        ("y.csv", "ingest", "empty"),
+    ]
 
 
 def test_claims_a_crash_left_behind_are_reported_as_soon_as_the_trigger_starts(store):
@@ -199,3 +229,25 @@ def test_the_trigger_creates_a_missing_local_inbox(tmp_path):
 
     asyncio.run(scenario())
     assert (tmp_path / "new-data" / "inbox").is_dir()
+
+
+def test_importing_the_edge_reads_no_environment_and_builds_no_trigger():
+    code = (
+        "import os, sys\n"
+        "os.environ.pop('PIPELINE_DATA_URL', None)\n"
+        "import tasks.orchestration.inbox_trigger as t\n"
+        "built = []\n"
+        "t.InboxTrigger.__init__ = lambda self, *a, **k: built.append(a)\n"
+        "import tasks.orchestration\n"
+        "print('BUILT', len(built))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "BUILT 0" in done.stdout, done.stderr[-2000:]
+
+
+def test_a_trigger_serialized_by_an_earlier_release_still_loads():
+    """Running deployments stored ``tasks.orchestration.InboxTrigger`` in their database."""
+    import importlib
+
+    module, _, name = "tasks.orchestration.InboxTrigger".rpartition(".")
+    assert getattr(importlib.import_module(module), name) is InboxTrigger

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from click.testing import CliRunner
 
 from tasks.ui.text import one_line
 
@@ -21,7 +22,9 @@ def test_one_line_leaves_no_control_or_format_character():
 def test_a_run_note_lists_rejections_in_one_fence_nothing_can_close():
     from tasks.orchestration.run_notes import rejection_note
 
-    note = rejection_note([{"file": "x````.csv\n```\n" + HOSTILE_NAME, "stage": "ingest", "reason": "bad\n\n[link](javascript:1)"}])
+    note = rejection_note(
+        [{"file": "x````.csv\n```\n" + HOSTILE_NAME, "stage": "ingest", "reason": "bad\n\n[link](javascript:1)"}]
+    )
     head, _, block = note.partition("\n\n")
     fence = block.split("\n", 1)[0].removesuffix("text")
     assert set(fence) == {"`"} and len(fence) == 5  # longer than the longest run of backticks inside
@@ -31,7 +34,7 @@ def test_a_run_note_lists_rejections_in_one_fence_nothing_can_close():
     assert head.startswith("Rejected 1 file(s)")
 
 
-def test_make_quarantine_prints_names_and_reasons_as_plain_text(store, monkeypatch, capsys):
+def test_make_quarantine_prints_names_and_reasons_as_plain_text(store, monkeypatch):
     from tasks import cli
 
     store.inbox.add_claimed("notes.txt", b"hello")
@@ -42,6 +45,7 @@ def test_make_quarantine_prints_names_and_reasons_as_plain_text(store, monkeypat
     record = store.quarantine.reason(qid) | {"file": HOSTILE_NAME, "reason": "why\x1b[31m\nnext"}
     store.backend.write_json(f"quarantine/{qid}/reason.json", record)
     monkeypatch.setenv("PIPELINE_DATA_URL", str(store.url))
-    assert cli.main(["quarantine"]) == 0
-    out = capsys.readouterr().out
+    result = CliRunner().invoke(cli.main, ["quarantine"])
+    assert result.exit_code == 0, result.output
+    out = result.output
     assert "\x1b" not in out and "\u202e" not in out and out.count("\n") == 2  # two lines per entry

@@ -8,8 +8,8 @@ is replaced by a fixed user (the browser test covers the real login).
 from __future__ import annotations
 
 import pytest
-
 from conftest import SUITE_FILE, csv_bytes, everything, iris_sample
+
 from tasks.stages.ingest import ingest
 from tasks.stages.validate import validate_pending
 from tasks.ui import serving
@@ -99,33 +99,39 @@ def test_the_pipeline_page_escapes_names_and_links_the_original_as_a_download(cl
     assert f'href="quarantine/{entry["id"]}/original/poc.svg" download' in page
 
 
-@pytest.mark.parametrize(("path", "status"), [
-    ("/quarantine/{id}/original", 404),          # a folder
-    ("/quarantine/{id}/data_docs", 404),          # a folder
-    ("/quarantine/{id}/nothing.csv", 404),        # missing
-    ("/quarantine/{id}/../../models/champion.json", 404),
-    ("/quarantine/{id}/original/poc%00.html", 400),  # a null byte
-    ("/quarantine/{id}%00/reason.json", 400),
-    ("/quarantine/{id}/%0d%0aSet-Cookie:x", 404),  # a line break: no route matches it
-    ("/quarantine/no-such-entry/reason.json", 404),
-])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/quarantine/{id}/original", 404),  # a folder
+        ("/quarantine/{id}/data_docs", 404),  # a folder
+        ("/quarantine/{id}/nothing.csv", 404),  # missing
+        ("/quarantine/{id}/../../models/champion.json", 404),
+        ("/quarantine/{id}/original/poc%00.html", 400),  # a null byte
+        ("/quarantine/{id}%00/reason.json", 400),
+        ("/quarantine/{id}/%0d%0aSet-Cookie:x", 404),  # a line break: no route matches it
+        ("/quarantine/no-such-entry/reason.json", 404),
+    ],
+)
 def test_bad_paths_answer_404_or_400_never_500(client, entries, path, status):
     response = client.get(path.format(id=entries["poc.html"]["id"]))
     assert response.status_code == status, response.text
     assert_secure_headers(response)
 
 
-@pytest.mark.parametrize(("name", "served_as"), [
-    ("reason.json", "application/json"),
-    ("gx_result.json", "application/json"),
-    ("data_docs/validations/x/page.html", "text/html; charset=utf-8"),
-    ("data_docs/static/evil.svg", serving.DOWNLOAD_TYPE),
-    ("data_docs/x.js", serving.DOWNLOAD_TYPE),
-    ("original/page.html", serving.DOWNLOAD_TYPE),
-    ("original/data_docs.html", serving.DOWNLOAD_TYPE),
-    ("batch/data.parquet", serving.DOWNLOAD_TYPE),
-    ("legacy-original.csv", serving.DOWNLOAD_TYPE),
-])
+@pytest.mark.parametrize(
+    ("name", "served_as"),
+    [
+        ("reason.json", "application/json"),
+        ("gx_result.json", "application/json"),
+        ("data_docs/validations/x/page.html", "text/html; charset=utf-8"),
+        ("data_docs/static/evil.svg", serving.DOWNLOAD_TYPE),
+        ("data_docs/x.js", serving.DOWNLOAD_TYPE),
+        ("original/page.html", serving.DOWNLOAD_TYPE),
+        ("original/data_docs.html", serving.DOWNLOAD_TYPE),
+        ("batch/data.parquet", serving.DOWNLOAD_TYPE),
+        ("legacy-original.csv", serving.DOWNLOAD_TYPE),
+    ],
+)
 def test_each_file_of_an_entry_is_served_by_what_it_is(name, served_as):
     served = serving.quarantine_file(name)
     assert served.media_type == served_as

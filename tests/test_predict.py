@@ -8,8 +8,8 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import REPO_ROOT, SUITE_FILE, iris_sample
+
 from tasks.stages.evaluate import evaluate_pending
 from tasks.stages.predict import RefusedInput, predict_csv
 from tasks.stages.train import train
@@ -49,8 +49,9 @@ def test_the_command_line_scores_with_the_champion_of_the_configured_store(champ
     src = tmp_path / "in.csv"
     iris_sample(5, seed=6).to_csv(src, index=False)
     env = {**os.environ, "PIPELINE_DATA_URL": data_url}
-    done = subprocess.run([sys.executable, "-m", "tasks.stages.predict", str(src)], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "tasks.cli", "predict", str(src)], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert "5 rows scored with champion v0001" in done.stdout
     assert len(pd.read_csv(tmp_path / "in.predictions.csv")) == 5
@@ -68,7 +69,12 @@ def test_extra_columns_such_as_an_id_are_kept_in_the_output(champion, tmp_path):
 
 @pytest.mark.parametrize("given", ["missing.csv", ""], ids=["missing-file", "no-input"])
 def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, given):
-    done = subprocess.run(["make", "-s", "predict", f"IN={tmp_path / given if given else ''}"], cwd=REPO_ROOT,
-                          env={**os.environ, "PIPELINE_DATA_URL": str(tmp_path / "data")}, capture_output=True, text=True)
+    done = subprocess.run(
+        ["make", "-s", "predict", f"IN={tmp_path / given if given else ''}"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PIPELINE_DATA_URL": str(tmp_path / "data")},
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert "error: no such file" in done.stderr and "usage: make predict IN=file.csv" in done.stderr
+    assert "does not exist" in done.stderr and "Usage: pipeline predict" in done.stderr

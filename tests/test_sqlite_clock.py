@@ -1,4 +1,4 @@
-"""The scheduler's SQL now() on SQLite has milliseconds (scripts/sqlite_subsecond_now.py).
+"""The scheduler's SQL now() on SQLite has milliseconds (tasks/stack/sqlite_clock.py).
 
 Without it SQLite's CURRENT_TIMESTAMP has whole seconds, and a DAG run whose ``run_after``
 lies in the current second is not "due" (``run_after <= now()``) until the next one."""
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import REPO_ROOT
 
@@ -14,10 +15,9 @@ CHECK = """
 import sys, time
 from datetime import UTC, datetime, timedelta
 if sys.argv[1] == "fixed":
-    sys.path.insert(0, {scripts!r})
-    import sqlite_subsecond_now
+    import tasks.stack.sqlite_clock
 from sqlalchemy import create_engine, func, literal, select
-while datetime.now(UTC).microsecond < 300_000:  # 50 ms ago must lie in the current second
+while not 300_000 <= datetime.now(UTC).microsecond < 450_000:  # 50 ms ago, and the query, in this second
     time.sleep(0.01)
 run_after = (datetime.now(UTC) - timedelta(milliseconds=50)).strftime("%Y-%m-%d %H:%M:%S.%f")  # as Airflow stores it
 with create_engine("sqlite://").connect() as db:
@@ -26,8 +26,7 @@ with create_engine("sqlite://").connect() as db:
 
 
 def due(mode: str) -> str:
-    code = CHECK.format(scripts=str(REPO_ROOT / "scripts"))
-    done = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", CHECK, mode], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -37,9 +36,11 @@ def test_a_run_due_50_ms_ago_is_due_with_the_fix_and_not_without():
     assert due("fixed") in ("True", "1")
 
 
-def test_the_scheduler_is_started_with_the_fix_on_sqlite_only():
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    import airflow_stack
+def test_the_scheduler_is_started_with_the_fix_on_sqlite_only(tmp_path):
+    from tasks.stack import Stack, preloaded_airflow
 
-    assert "import sqlite_subsecond_now" in airflow_stack.PRELOAD_AND_RUN
-    assert "'sqlite:'" in airflow_stack.PRELOAD_AND_RUN and "scheduler" in airflow_stack.PRELOADING
+    stack = Stack(home=tmp_path, port=8080)
+    assert stack._airflow("scheduler")[1:3] == ["-m", "tasks.stack.preloaded_airflow"]
+    assert stack._airflow("api-server")[0].endswith("/airflow")  # nothing forks tasks from it: no preload
+    source = Path(preloaded_airflow.__file__).read_text()
+    assert '"tasks.stack.sqlite_clock"' in source and '.startswith("sqlite:")' in source

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from conftest import everything
 
 
@@ -83,6 +82,9 @@ def test_local_outputs_get_the_modes_the_umask_allows(tmp_path, umask, file_mode
         assert store.backend.create_exclusive("models/v0001/reservation.json", b"{}")
     finally:
         os.umask(old)
-    for key, mode in (("metrics/v0001/metrics.json", file_mode), ("models/v0001/reservation.json", file_mode),
-                      ("metrics/v0001", folder_mode)):
+    for key, mode in (
+        ("metrics/v0001/metrics.json", file_mode),
+        ("models/v0001/reservation.json", file_mode),
+        ("metrics/v0001", folder_mode),
+    ):
         assert stat.S_IMODE(os.stat(store.backend.path(key)).st_mode) == mode, key

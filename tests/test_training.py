@@ -6,8 +6,8 @@ import dataclasses
 import threading
 
 import pytest
-
 from conftest import CONFIG_FILE, csv_bytes, iris_sample
+
 from tasks.config import load_config
 from tasks.modeling import make_pipeline
 from tasks.stages.ingest import ingest
@@ -62,8 +62,10 @@ def test_a_tampered_model_file_is_refused_before_unpickling(featured):
 def test_the_config_file_switches_the_estimator(tmp_path, featured):
     config_file = tmp_path / "pipeline.toml"
     config_file.write_text(
-        CONFIG_FILE.read_text().replace('"sklearn.ensemble.RandomForestClassifier"', '"sklearn.linear_model.LogisticRegression"')
-        .replace("n_estimators = 100\n", "C = 0.5\nmax_iter = 500\n").replace("n_jobs = 2\n", "")
+        CONFIG_FILE.read_text()
+        .replace('"sklearn.ensemble.RandomForestClassifier"', '"sklearn.linear_model.LogisticRegression"')
+        .replace("n_estimators = 100\n", "C = 0.5\nmax_iter = 500\n")
+        .replace("n_jobs = 2\n", "")
     )
     config = load_config(config_file)
     assert type(make_pipeline(config).named_steps["model"]).__name__ == "LogisticRegression"
@@ -90,7 +92,9 @@ def test_a_model_knows_whether_it_was_trained_on_the_current_features(featured):
     card = train(store, config).card
     assert version_already_trained(store, config) == card["version"]
     skipped = train(store, config)
-    assert skipped.card is None and skipped.nothing_new().startswith(f"{card['version']} is already trained on the current features")
+    assert skipped.card is None and skipped.nothing_new().startswith(
+        f"{card['version']} is already trained on the current features"
+    )
     store.inbox.add_claimed("more.csv", csv_bytes(iris_sample(30, seed=1)))
     (batch,) = ingest(store).new_batches
     store.batches.mark_validated(batch["batch_id"], {})

@@ -4,8 +4,8 @@ a released batch comes back in, validated, with who/when/why recorded; both on b
 from __future__ import annotations
 
 import pytest
-
 from conftest import SUITE_FILE, csv_bytes, everything, iris_sample
+
 from tasks.stages.evaluate import evaluate_pending
 from tasks.stages.ingest import ingest
 from tasks.stages.split import build_features
@@ -43,8 +43,12 @@ def test_a_retracted_batch_leaves_the_data_and_its_champion_loses_its_title(two_
     champion = store.registry.champion()["version"]
     before = store.features.current()
     result = retract_batch(store, two_batches.team, "labels came from the wrong export", by="alice")
-    assert result.event_extra() == {"retracted": two_batches.team, "by": "alice", "at": result.record["at"],
-                                    "why": "labels came from the wrong export"}
+    assert result.event_extra() == {
+        "retracted": two_batches.team,
+        "by": "alice",
+        "at": result.record["at"],
+        "why": "labels came from the wrong export",
+    }
     assert store.batches.retraction(two_batches.team)["by"] == "alice"
     assert two_batches.team not in [m["batch_id"] for m in store.batches.validated()]
     assert store.backend.exists(f"raw/{two_batches.team}/data.parquet")  # kept for the record

@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import CONFIG_FILE, SUITE_FILE, csv_bytes, everything, iris_sample
+
+from tasks.config import load_config
 from tasks.contract import SuiteLoadError, build_suite, load_suite_json, validate_frame
 from tasks.schema import COLUMNS
 from tasks.stages.ingest import ingest
-from tasks.config import load_config
 from tasks.stages.validate import validate_pending
 
 CONFIG = load_config(CONFIG_FILE)
@@ -43,7 +43,10 @@ def _bad_cases() -> dict[str, tuple[bytes, str]]:
     cases: dict[str, tuple[bytes, str]] = {}
     cases["missing-column"] = (csv_bytes(good.drop(columns=["petal width (cm)"])), "missing ['petal width (cm)']")
     cases["extra-column"] = (csv_bytes(good.assign(colour="blue")), "unexpected ['colour']")
-    cases["renamed-column"] = (csv_bytes(good.rename(columns={"sepal length (cm)": "sepal_length"})), "missing ['sepal length (cm)']")
+    cases["renamed-column"] = (
+        csv_bytes(good.rename(columns={"sepal length (cm)": "sepal_length"})),
+        "missing ['sepal length (cm)']",
+    )
     cases["reordered-columns"] = (csv_bytes(good[COLUMNS[::-1]]), "wrong order")
     nans = good.copy()
     nans.loc[[1, 5], "sepal width (cm)"] = np.nan
@@ -119,15 +122,26 @@ def test_a_bad_file_dropped_again_is_recognised(store):
 
 # The mistakes people make most, each with the cause first and the fix spelled out.
 ROOT_CAUSES = {
-    "renamed": (lambda f: f.rename(columns={"petal width (cm)": "petal_width"}),
-                "columns do not match: missing ['petal width (cm)'], unexpected ['petal_width']",
-                "rename column 'petal_width' to 'petal width (cm)'"),
-    "id-column": (lambda f: f.assign(id=range(len(f)))[["id", *COLUMNS]],
-                  "columns do not match: unexpected ['id']", "remove the extra column(s) ['id']"),
-    "class-names": (lambda f: f.assign(target=f["target"].map({0: "setosa", 1: "versicolor", 2: "virginica"})),
-                    "column 'target' has type str", "write the classes as numbers, not names: setosa=0, versicolor=1, virginica=2"),
-    "decimal-commas": (lambda f: f.astype({c: str for c in COLUMNS[:4]}).replace(r"\.", ",", regex=True),
-                       "column 'sepal length (cm)' has type str", "the numbers use decimal commas"),
+    "renamed": (
+        lambda f: f.rename(columns={"petal width (cm)": "petal_width"}),
+        "columns do not match: missing ['petal width (cm)'], unexpected ['petal_width']",
+        "rename column 'petal_width' to 'petal width (cm)'",
+    ),
+    "id-column": (
+        lambda f: f.assign(id=range(len(f)))[["id", *COLUMNS]],
+        "columns do not match: unexpected ['id']",
+        "remove the extra column(s) ['id']",
+    ),
+    "class-names": (
+        lambda f: f.assign(target=f["target"].map({0: "setosa", 1: "versicolor", 2: "virginica"})),
+        "column 'target' has type str",
+        "write the classes as numbers, not names: setosa=0, versicolor=1, virginica=2",
+    ),
+    "decimal-commas": (
+        lambda f: f.astype({c: str for c in COLUMNS[:4]}).replace(r"\.", ",", regex=True),
+        "column 'sepal length (cm)' has type str",
+        "the numbers use decimal commas",
+    ),
 }
 
 
@@ -144,7 +158,9 @@ def test_the_reason_leads_with_the_root_cause_and_says_how_to_fix_it(case):
 
 
 def test_knock_on_failures_of_a_missing_column_are_folded_under_it():
-    outcome = validate_frame(iris_sample(40, seed=3).rename(columns={"petal width (cm)": "petal_width"}), load_suite_json(SUITE_FILE))
+    outcome = validate_frame(
+        iris_sample(40, seed=3).rename(columns={"petal width (cm)": "petal_width"}), load_suite_json(SUITE_FILE)
+    )
     (cause,) = outcome.causes
     assert cause["expectation"] == "expect_table_columns_to_match_ordered_list"
     assert len(outcome.problems) > 1 and all("petal width (cm)" in p["caused_by"] for p in outcome.problems[1:])

@@ -11,8 +11,8 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, datetime
 
-from airflow.sdk import dag
 from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import dag
 
 
 def load(**context) -> str:

@@ -25,16 +25,17 @@ def rejection_note(extras: list[dict[str, Any]]) -> str:
     if len(body) > MAX_NOTE:
         body = body[: MAX_NOTE - 1] + "…"
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", body)), default=0))
-    return (f"Rejected {len(extras)} file(s) (see the quarantine asset's events, or make quarantine):\n\n"
-            f"{fence}text\n{body}\n{fence}")
+    return (
+        f"Rejected {len(extras)} file(s) (see the quarantine asset's events, or make quarantine):\n\n{fence}text\n{body}\n{fence}"
+    )
 
 
 def note_rejections(dag_run: Any) -> None:
+    from airflow.models.asset import AssetEvent, AssetModel
     from sqlalchemy import select
     from sqlalchemy.orm import object_session
 
-    from airflow.models.asset import AssetEvent, AssetModel
-    from tasks.orchestration import QUARANTINE
+    from tasks.orchestration import QUARANTINE_NAME
 
     session = object_session(dag_run)
     if session is None or dag_run.note:  # never overwrite a person's note
@@ -42,8 +43,11 @@ def note_rejections(dag_run: Any) -> None:
     extras = session.scalars(
         select(AssetEvent.extra)
         .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-        .where(AssetModel.name == QUARANTINE.name, AssetEvent.source_dag_id == dag_run.dag_id,
-               AssetEvent.source_run_id == dag_run.run_id)
+        .where(
+            AssetModel.name == QUARANTINE_NAME,
+            AssetEvent.source_dag_id == dag_run.dag_id,
+            AssetEvent.source_run_id == dag_run.run_id,
+        )
         .order_by(AssetEvent.id)
     ).all()
     if extras:

@@ -20,6 +20,7 @@ from tasks.orchestration import run_notes
 
 URL_PREFIX = "/pipeline"
 
+
 def _store():
     from tasks.store import open_store
 
@@ -97,6 +98,7 @@ class PipelinePlugin(AirflowPlugin):
     name = "pipeline"
     fastapi_apps = _AppOnFirstUse()
     # Relative href (no leading slash): it works when Airflow sits under a proxy's sub-path.
-    external_views = [{"name": "Pipeline", "href": "pipeline/", "url_route": "pipeline", "destination": "nav",
-                       "nav_top_level": True}]
+    external_views = [
+        {"name": "Pipeline", "href": "pipeline/", "url_route": "pipeline", "destination": "nav", "nav_top_level": True}
+    ]
     listeners = [run_notes]

@@ -121,7 +121,9 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
         "features": features["fingerprint"],
         "test_rows": len(y),
         "test_rows_available": features["rows_test"],
-        "test_sample": f"stratified sample, max_eval_rows {config.max_eval_rows}" if len(y) < features["rows_test"] else "every held-out row",
+        "test_sample": f"stratified sample, max_eval_rows {config.max_eval_rows}"
+        if len(y) < features["rows_test"]
+        else "every held-out row",
         "primary_metric": config.metric,
         "challenger": challenger,
         "champion": None if champion_scores is None else {"version": champion_version, **champion_scores},
@@ -147,7 +149,9 @@ def confusion_matrix_png(matrix: np.ndarray, *, title: str) -> bytes:
     from sklearn.metrics import ConfusionMatrixDisplay
 
     fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=100)
-    ConfusionMatrixDisplay(matrix, display_labels=[CLASS_NAMES[k] for k in sorted(CLASS_NAMES)]).plot(ax=ax, cmap="Blues", colorbar=False)
+    ConfusionMatrixDisplay(matrix, display_labels=[CLASS_NAMES[k] for k in sorted(CLASS_NAMES)]).plot(
+        ax=ax, cmap="Blues", colorbar=False
+    )
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -165,30 +169,32 @@ def render_report(metrics: dict[str, Any], png: bytes) -> str:
         return "&mdash;" if scores is None else f"{scores[key]:.4f}"
 
     classes = "".join(
-        f"<tr><td>{esc(name)}</td>" + "".join(f"<td>{v[m]:.3f}</td>" for m in ("precision", "recall", "f1-score")) + f"<td>{int(v['support'])}</td></tr>"
+        f"<tr><td>{esc(name)}</td>"
+        + "".join(f"<td>{v[m]:.3f}</td>" for m in ("precision", "recall", "f1-score"))
+        + f"<td>{int(v['support'])}</td></tr>"
         for name, v in ch["per_class"].items()
     )
     colour = "#1a7f37" if metrics["decision"] == "promoted" else "#b42318"
     champ_label = f"champion {esc(champ['version'])}" if champ else "champion (none)"
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Evaluation {esc(metrics['version'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Evaluation {esc(metrics["version"])}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:760px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
 td:first-child,th:first-child{{text-align:left}}.decision{{color:{colour};font-weight:bold}}</style></head>
-<body><h1>Model {esc(metrics['version'])}</h1>
-<p class="decision">Decision: {esc(metrics['decision'])} &mdash; {esc(metrics['reason'])}</p>
-<p>Evaluated {esc(metrics['evaluated_at'])} on {metrics['test_rows']} held-out rows ({esc(metrics.get('test_sample', 'every held-out row'))} of
-{metrics.get('test_rows_available', metrics['test_rows'])}; feature set {esc(metrics['features'])}).
-Primary metric: {esc(metrics['primary_metric'])}.</p>
+<body><h1>Model {esc(metrics["version"])}</h1>
+<p class="decision">Decision: {esc(metrics["decision"])} &mdash; {esc(metrics["reason"])}</p>
+<p>Evaluated {esc(metrics["evaluated_at"])} on {metrics["test_rows"]} held-out rows ({esc(metrics.get("test_sample", "every held-out row"))} of
+{metrics.get("test_rows_available", metrics["test_rows"])}; feature set {esc(metrics["features"])}).
+Primary metric: {esc(metrics["primary_metric"])}.</p>
 <h2>Challenger vs champion</h2>
-<table><tr><th>metric</th><th>challenger {esc(metrics['version'])}</th><th>{champ_label}</th></tr>
-<tr><td>macro F1</td><td>{cell(ch, 'f1_macro')}</td><td>{cell(champ, 'f1_macro')}</td></tr>
-<tr><td>accuracy</td><td>{cell(ch, 'accuracy')}</td><td>{cell(champ, 'accuracy')}</td></tr></table>
+<table><tr><th>metric</th><th>challenger {esc(metrics["version"])}</th><th>{champ_label}</th></tr>
+<tr><td>macro F1</td><td>{cell(ch, "f1_macro")}</td><td>{cell(champ, "f1_macro")}</td></tr>
+<tr><td>accuracy</td><td>{cell(ch, "accuracy")}</td><td>{cell(champ, "accuracy")}</td></tr></table>
 <h2>Per class (challenger)</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{classes}</table>
 <h2>Confusion matrix (challenger)</h2>
 <img alt="confusion matrix" src="data:image/png;base64,{base64.b64encode(png).decode()}">
-<h2>Model</h2><p>{esc(metrics['model']['estimator'])} {esc(str(metrics['model']['params']))},
-trained on {metrics['model']['rows_used']} rows in {metrics['model']['train_seconds']} s; sha256 {esc(metrics['model']['sha256'][:16])}&hellip;</p>
+<h2>Model</h2><p>{esc(metrics["model"]["estimator"])} {esc(str(metrics["model"]["params"]))},
+trained on {metrics["model"]["rows_used"]} rows in {metrics["model"]["train_seconds"]} s; sha256 {esc(metrics["model"]["sha256"][:16])}&hellip;</p>
 </body></html>
 """

@@ -55,10 +55,9 @@ class IngestResult(StageResult):
         return {"new_batches": self.new_batches, "quarantined": self.quarantined, "rows_added": self.rows_added}
 
     def log_lines(self) -> list[str]:
-        return (
-            [f"Swept {self.swept} file(s) from the inbox"] * bool(self.swept)
-            + [f"BATCH {b['batch_id']} <- {b['file']} ({b['rows']} rows)" for b in self.new_batches]
-        )
+        return [f"Swept {self.swept} file(s) from the inbox"] * bool(self.swept) + [
+            f"BATCH {b['batch_id']} <- {b['file']} ({b['rows']} rows)" for b in self.new_batches
+        ]
 
 
 def iris_seed_csv() -> bytes:
@@ -101,8 +100,9 @@ def _store_drop(store: Store, claim: Claim, local) -> dict[str, Any]:
     batch_id = batch_id_for(sha256)
 
     def reject(reason: str, **details: Any) -> dict[str, Any]:
-        store.quarantine.commit(claim.claim_id, file=claim.name, stage="ingest", reason=reason,
-                                details={"sha256": sha256, **details}, original=local)
+        store.quarantine.commit(
+            claim.claim_id, file=claim.name, stage="ingest", reason=reason, details={"sha256": sha256, **details}, original=local
+        )
         return {"outcome": "quarantined", "file": claim.name, "reason": reason, "quarantine_id": claim.claim_id}
 
     existing = store.batches.manifest(batch_id)

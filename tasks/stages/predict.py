@@ -1,6 +1,4 @@
-"""Score a CSV with the current champion model.
-
-    python -m tasks.stages.predict INPUT.csv [OUTPUT.csv]      (or: make predict IN=... OUT=...)
+"""Score a CSV with the current champion model (``pipeline predict``, ``make predict``).
 
 The input passes the same checks as a drop (a readable CSV, then the GX suite's checks
 on the four measurement columns; ``target`` may be absent, other columns such as an ``id``
@@ -11,20 +9,17 @@ Imports no Airflow.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tasks.config import Settings
 from tasks.contract import load_suite_json, scoring_suite, validate_frame
 from tasks.drops import UnreadableDrop, read_drop
 from tasks.schema import CLASS_NAMES, FEATURE_COLUMNS, TARGET_COLUMN
-from tasks.store import Store, open_store
+from tasks.store import Store
 
 
 class RefusedInput(ValueError):
@@ -56,27 +51,3 @@ def predict_csv(store: Store, input_path: Path, output_path: Path, suite_file: P
         out.to_csv(fh, index=False)
     os.replace(tmp, output_path)  # never a half-written output file
     return {"model": champion["version"], "rows": len(out), "output": str(output_path)}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tasks.stages.predict", description="Score a CSV with the champion model.")
-    parser.add_argument("input", type=Path)
-    parser.add_argument("output", type=Path, nargs="?")
-    args = parser.parse_args(argv)
-    if not args.input.is_file():
-        print(f"error: no such file: {str(args.input) or '(none given)'}\n"
-              "usage: make predict IN=file.csv [OUT=predictions.csv]", file=sys.stderr)
-        return 2
-    settings = Settings.from_env()
-    output = args.output or args.input.with_name(f"{args.input.stem}.predictions.csv")
-    try:
-        result = predict_csv(open_store(settings.data_url), args.input, output, settings.suite_file)
-    except RefusedInput as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 2
-    print(f"{result['rows']} rows scored with champion {result['model']} -> {result['output']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,10 +17,9 @@ from typing import Any
 
 from tasks.config import PipelineConfig
 from tasks.results import StageResult
+from tasks.splitting import store_split
 from tasks.store import Store
 from tasks.store.features import split_key
-from tasks.splitting import store_split
-
 
 
 @dataclass
@@ -65,8 +64,10 @@ def build_features(store: Store, config: PipelineConfig, gate: dict[str, Any] | 
     if current is not None and current["fingerprint"] == fp:
         return FeaturesResult(None, gate)
     key = split_key(config.test_size, config.seed)
-    splits = [store.features.split(key, b["batch_id"]) or store_split(store, b["batch_id"], store.batches.read(b["batch_id"]), config)
-              for b in batches]
+    splits = [
+        store.features.split(key, b["batch_id"]) or store_split(store, b["batch_id"], store.batches.read(b["batch_id"]), config)
+        for b in batches
+    ]
     totals = {part: sum((Counter(s[f"class_counts_{part}"]) for s in splits), Counter()) for part in ("train", "test")}
     manifest = {
         "fingerprint": fp,

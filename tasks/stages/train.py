@@ -25,8 +25,10 @@ class TrainResult(StageResult):
 
     def nothing_new(self) -> str | None:
         if self.card is None:
-            return (f"{self.already_trained} is already trained on the current features with the same model settings "
-                    "(change pipeline.toml [model], or `make retrain`, to train again)")
+            return (
+                f"{self.already_trained} is already trained on the current features with the same model settings "
+                "(change pipeline.toml [model], or `make retrain`, to train again)"
+            )
         return None
 
     def event_extra(self) -> dict[str, Any]:
@@ -73,22 +75,25 @@ def train(store: Store, config: PipelineConfig, *, retrain: bool = False) -> Tra
     pipeline = make_pipeline(config)
     started = time.perf_counter()
     pipeline.fit(X_fit, y_fit)
-    card = store.registry.register(lambda path: joblib.dump(pipeline, path), {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        **model_settings(config),
-        "retrained_on_request": retrain,
-        "features": features["fingerprint"],
-        # feature sets written before the store kept lineage list batch ids only
-        "training_batches": features.get("batch_lineage") or [{"batch_id": b} for b in features["batches"]],
-        "rows_train": features["rows_train"],
-        "rows_used": len(X_fit),
-        "train_seconds": round(time.perf_counter() - started, 3),
-        "libraries": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "pandas": pd.__version__,
-            "numpy": pkg_version("numpy"),
-            "joblib": joblib.__version__,
+    card = store.registry.register(
+        lambda path: joblib.dump(pipeline, path),
+        {
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **model_settings(config),
+            "retrained_on_request": retrain,
+            "features": features["fingerprint"],
+            # feature sets written before the store kept lineage list batch ids only
+            "training_batches": features.get("batch_lineage") or [{"batch_id": b} for b in features["batches"]],
+            "rows_train": features["rows_train"],
+            "rows_used": len(X_fit),
+            "train_seconds": round(time.perf_counter() - started, 3),
+            "libraries": {
+                "python": platform.python_version(),
+                "scikit-learn": sklearn.__version__,
+                "pandas": pd.__version__,
+                "numpy": pkg_version("numpy"),
+                "joblib": joblib.__version__,
+            },
         },
-    })
+    )
     return TrainResult(card)

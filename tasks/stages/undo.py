@@ -53,6 +53,10 @@ def release_quarantined(store: Store, quarantine_id: str, why: str, by: str | No
     reason = store.quarantine.reason(quarantine_id)
     if reason is None:
         raise KeyError(f"no quarantine entry {quarantine_id!r} in {store.quarantine.uri}")
-    record = {**_record(why, by), "quarantine_id": quarantine_id, "overrode": {"stage": reason["stage"], "reason": reason["reason"]}}
+    record = {
+        **_record(why, by),
+        "quarantine_id": quarantine_id,
+        "overrode": {"stage": reason["stage"], "reason": reason["reason"]},
+    }
     manifest = store.release_batch(quarantine_id, {"released": record, "validated_at": record["at"]})
     return UndoResult("released", manifest["batch_id"], record)

@@ -76,7 +76,9 @@ def check_labels(store: Store, frame: pd.DataFrame, config: PipelineConfig) -> L
     if champion is None:
         return LabelCheck("skipped", "label check skipped: no champion yet (it starts once a model is promoted)")
     if len(frame) < config.label_min_rows:
-        return LabelCheck("skipped", f"label check skipped: {len(frame)} rows are too few to judge (min_rows {config.label_min_rows})")
+        return LabelCheck(
+            "skipped", f"label check skipped: {len(frame)} rows are too few to judge (min_rows {config.label_min_rows})"
+        )
     version = champion["version"]
     judged = store.reports.metrics(version)
     if judged is None:
@@ -87,7 +89,9 @@ def check_labels(store: Store, frame: pd.DataFrame, config: PipelineConfig) -> L
     rows = len(y)
     rate, baseline = disagree / rows, 1.0 - float(judged["challenger"]["accuracy"])
     p_value = float(binomtest(disagree, rows, max(baseline, 1e-3), alternative="greater").pvalue)
-    confusion = pd.crosstab(y.map(CLASS_NAMES).rename("label"), pd.Series(predicted, index=y.index).map(CLASS_NAMES).rename("champion"))
+    confusion = pd.crosstab(
+        y.map(CLASS_NAMES).rename("label"), pd.Series(predicted, index=y.index).map(CLASS_NAMES).rename("champion")
+    )
     details = {
         "champion": version,
         "rows": rows,
@@ -97,12 +101,18 @@ def check_labels(store: Store, frame: pd.DataFrame, config: PipelineConfig) -> L
         "p_value": p_value,
         "alpha": config.label_alpha,
         "min_excess": config.label_min_excess,
-        "confusion_label_vs_champion": {label: {k: int(v) for k, v in row.items()} for label, row in confusion.to_dict("index").items()},
+        "confusion_label_vs_champion": {
+            label: {k: int(v) for k, v in row.items()} for label, row in confusion.to_dict("index").items()
+        },
     }
-    summary = (f"the champion ({version}) disagrees with {rate:.0%} of this batch's labels ({disagree} of {rows}); "
-               f"on held-out data it disagrees with {baseline:.0%}")
+    summary = (
+        f"the champion ({version}) disagrees with {rate:.0%} of this batch's labels ({disagree} of {rows}); "
+        f"on held-out data it disagrees with {baseline:.0%}"
+    )
     if p_value < config.label_alpha and rate > baseline + config.label_min_excess:
-        return LabelCheck("failed", f"{summary}: labels may be shuffled or mis-mapped (see the confusion in reason.json)", details)
+        return LabelCheck(
+            "failed", f"{summary}: labels may be shuffled or mis-mapped (see the confusion in reason.json)", details
+        )
     return LabelCheck("passed", f"label check passed: {summary}", details)
 
 
@@ -119,22 +129,39 @@ def validate_pending(store: Store, suite_file: Path, config: PipelineConfig) -> 
             if outcome.success:
                 labels = check_labels(store, frame, config)
                 if labels.status == "failed":
-                    store.quarantine_batch(manifest, stage="label_check", reason=labels.reason,
-                                           details={"label_check": labels.details})
-                    result.quarantined.append({"batch_id": batch_id, "file": manifest["source_file"], "reason": labels.reason,
-                                               "quarantine_id": batch_id, "stage": "label_check"})
+                    store.quarantine_batch(
+                        manifest, stage="label_check", reason=labels.reason, details={"label_check": labels.details}
+                    )
+                    result.quarantined.append(
+                        {
+                            "batch_id": batch_id,
+                            "file": manifest["source_file"],
+                            "reason": labels.reason,
+                            "quarantine_id": batch_id,
+                            "stage": "label_check",
+                        }
+                    )
                     continue
                 # Split once, now, and commit the split before the batch counts as validated.
                 split = store_split(store, batch_id, frame, config)
-                store.batches.mark_validated(batch_id, {
-                    "suite": suite_json.get("name"),
-                    "checks_run": outcome.checks_run,
-                    "label_check": {"status": labels.status, "reason": labels.reason, **labels.details},
-                    "split": {k: split[k] for k in ("split_key", "rows_train", "rows_test")},
-                    "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                })
-                result.passed.append({"batch_id": batch_id, "file": manifest["source_file"], "rows": manifest["rows"],
-                                      "label_check": labels.reason})
+                store.batches.mark_validated(
+                    batch_id,
+                    {
+                        "suite": suite_json.get("name"),
+                        "checks_run": outcome.checks_run,
+                        "label_check": {"status": labels.status, "reason": labels.reason, **labels.details},
+                        "split": {k: split[k] for k in ("split_key", "rows_train", "rows_test")},
+                        "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    },
+                )
+                result.passed.append(
+                    {
+                        "batch_id": batch_id,
+                        "file": manifest["source_file"],
+                        "rows": manifest["rows"],
+                        "label_check": labels.reason,
+                    }
+                )
                 continue
             store.quarantine_batch(
                 manifest,
@@ -152,7 +179,12 @@ def validate_pending(store: Store, suite_file: Path, config: PipelineConfig) -> 
                 trees={"data_docs": Path(docs)},
             )
         result.quarantined.append(
-            {"batch_id": batch_id, "file": manifest["source_file"], "reason": outcome.reason, "quarantine_id": batch_id,
-             "stage": "validation"}
+            {
+                "batch_id": batch_id,
+                "file": manifest["source_file"],
+                "reason": outcome.reason,
+                "quarantine_id": batch_id,
+                "stage": "validation",
+            }
         )
     return result

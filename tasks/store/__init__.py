@@ -30,8 +30,14 @@ from tasks.store.registry import ModelRegistry
 from tasks.store.reports import Reports
 
 # The top-level folders a person sees, by the Airflow asset (or role) that stands for each.
-PART_FOLDERS = {"inbox": "inbox", "raw": "raw", "features": "features", "model": "models", "metrics": "metrics",
-                "quarantine": "quarantine"}
+PART_FOLDERS = {
+    "inbox": "inbox",
+    "raw": "raw",
+    "features": "features",
+    "model": "models",
+    "metrics": "metrics",
+    "quarantine": "quarantine",
+}
 
 
 def part_uri(data_url: str, part: str) -> str:
@@ -58,8 +64,16 @@ class Store:
     def url(self) -> str:
         return self.backend.url
 
-    def quarantine_batch(self, manifest: dict[str, Any], *, stage: str, reason: str, details: dict[str, Any],
-                         files: dict[str, bytes] | None = None, trees: dict[str, Path] | None = None) -> dict[str, Any]:
+    def quarantine_batch(
+        self,
+        manifest: dict[str, Any],
+        *,
+        stage: str,
+        reason: str,
+        details: dict[str, Any],
+        files: dict[str, bytes] | None = None,
+        trees: dict[str, Path] | None = None,
+    ) -> dict[str, Any]:
         """Move a committed batch out of the data set into ``quarantine/<batch_id>/``.
 
         The quarantine entry (original, rows, reasons) is committed first and the batch
@@ -80,7 +94,6 @@ class Store:
         self.batches.remove(batch_id)
         return record
 
-
     def release_batch(self, quarantine_id: str, validation: dict[str, Any]) -> dict[str, Any]:
         """Move a batch the gate quarantined back into the data set, as validated: the batch
         is committed first and the quarantine entry removed after (a crash in between leaves
@@ -90,15 +103,23 @@ class Store:
             raise KeyError(f"no quarantine entry {quarantine_id!r}")
         batch_key = self.quarantine.key(quarantine_id, "batch/data.parquet")
         if "batch_id" not in reason or not self.backend.exists(batch_key):
-            raise ValueError(f"quarantine/{quarantine_id} holds no batch (it was rejected at {reason['stage']}: "
-                             f"{reason['reason']}); fix the file and drop it again")
+            raise ValueError(
+                f"quarantine/{quarantine_id} holds no batch (it was rejected at {reason['stage']}: "
+                f"{reason['reason']}); fix the file and drop it again"
+            )
         manifest = self.batches.manifest(reason["batch_id"])
         if manifest is None:
             manifest = {
-                "batch_id": reason["batch_id"], "source_file": reason["file"], "sha256": reason["sha256"], "rows": reason["rows"],
-                "ingested_at": reason["quarantined_at"], "released_from": quarantine_id,
+                "batch_id": reason["batch_id"],
+                "source_file": reason["file"],
+                "sha256": reason["sha256"],
+                "rows": reason["rows"],
+                "ingested_at": reason["quarantined_at"],
+                "released_from": quarantine_id,
             }
-            self.batches.restore(manifest, batch_key, self.quarantine.key(quarantine_id, self.quarantine.original_name(reason)), validation)
+            self.batches.restore(
+                manifest, batch_key, self.quarantine.key(quarantine_id, self.quarantine.original_name(reason)), validation
+            )
         self.quarantine.remove(quarantine_id)
         return manifest
 

@@ -99,7 +99,7 @@ class Backend:
         """Names directly under ``prefix`` (files and folders), sorted; [] if there is none."""
         base = self.path(prefix).rstrip("/") + "/"
         names = (info["name"] for info in self._list(prefix))
-        return sorted({p[len(base):].split("/", 1)[0] for p in names if p.startswith(base) and len(p) > len(base)})
+        return sorted({p[len(base) :].split("/", 1)[0] for p in names if p.startswith(base) and len(p) > len(base)})
 
     def files(self, prefix: str) -> list[Entry]:
         """Regular files directly under ``prefix``."""
@@ -115,7 +115,7 @@ class Backend:
             found = self.fs.find(self.path(prefix))
         except FileNotFoundError:
             return []
-        return sorted(p[len(base):] for p in found if p.startswith(base))
+        return sorted(p[len(base) :] for p in found if p.startswith(base))
 
     # -- writing ---------------------------------------------------------------
     def write_bytes(self, key: str, data: bytes) -> None:

@@ -99,4 +99,3 @@ class Batches(StorePart):
         self.backend.delete(f"{RAW}/{batch_id}/{MANIFEST}")
         self.backend.delete_tree(f"{RAW}/{batch_id}")
         self.backend.delete_tree(f"{ARCHIVE}/{batch_id}")
-

@@ -63,11 +63,15 @@ class FeatureStore(StorePart):
         """The committed split of one batch under split settings ``key``, or ``None``."""
         return self.backend.read_json_or_none(self._split_file(key, batch_id, SPLIT_RECORD))
 
-    def commit_split(self, key: str, batch_id: str, train: pd.DataFrame, test: pd.DataFrame, record: dict[str, Any]) -> dict[str, Any]:
+    def commit_split(
+        self, key: str, batch_id: str, train: pd.DataFrame, test: pd.DataFrame, record: dict[str, Any]
+    ) -> dict[str, Any]:
         """Write both parts of one batch's split, then ``split.json`` that commits them."""
-        for part, frame in zip(PARTS, (train, test)):
-            self.backend.write_with(self._split_file(key, batch_id, f"{part}.parquet"),
-                                    lambda p, f=frame: f.to_parquet(p, index=False, row_group_size=ROW_GROUP_ROWS))
+        for part, frame in zip(PARTS, (train, test), strict=True):
+            self.backend.write_with(
+                self._split_file(key, batch_id, f"{part}.parquet"),
+                lambda p, f=frame: f.to_parquet(p, index=False, row_group_size=ROW_GROUP_ROWS),
+            )
         record = {**record, "batch_id": batch_id, "split_key": key, "rows_train": len(train), "rows_test": len(test)}
         self.backend.write_json(self._split_file(key, batch_id, SPLIT_RECORD), record)
         return record
@@ -94,7 +98,10 @@ class FeatureStore(StorePart):
     def _part_paths(self, manifest: dict[str, Any], part: str) -> list[str]:
         if part not in PARTS:
             raise ValueError(f"part must be one of {PARTS}, got {part!r}")
-        return [self.backend.path(self._split_file(manifest["split_key"], s["batch_id"], f"{part}.parquet")) for s in manifest["splits"]]
+        return [
+            self.backend.path(self._split_file(manifest["split_key"], s["batch_id"], f"{part}.parquet"))
+            for s in manifest["splits"]
+        ]
 
     def dataset(self, manifest: dict[str, Any], part: str) -> pyarrow.dataset.Dataset:
         """One part of a feature set as a lazy pyarrow dataset over its batches' files."""
@@ -117,7 +124,7 @@ class FeatureStore(StorePart):
         if wanted == sizes:
             return self.read(manifest, part)
         tables = []  # not empty: wanted sums to max_rows > 0 here
-        for path, n in zip(self._part_paths(manifest, part), wanted):
+        for path, n in zip(self._part_paths(manifest, part), wanted, strict=True):
             if n == 0:
                 continue
             with self.backend.fs.open(path, "rb") as fh:

@@ -17,6 +17,7 @@ ingest run completes.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import hashlib
 import json
 import tempfile
@@ -106,6 +107,12 @@ class Claim:
     stamp: str | None = None  # object storage: the ETag the claim is for
 
 
+def claimed_at(claim_id: str) -> float:
+    """When a claim was made (epoch seconds): a claim id starts with its UTC time."""
+    stamp, millis = claim_id.split("-", 1)[0].split(".")
+    return calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%S")) + int(millis) / 1000
+
+
 def new_claim_id() -> str:
     """Sorts by claim time (ms) and is unique: ``20261124T082533.123-1a2b3c4d``."""
     now = time.time()
@@ -139,8 +146,11 @@ class Inbox(StorePart):
 
     def left_alone(self) -> dict[str, str]:
         """Inbox entries the pipeline will not take, each with why (for the watcher's log)."""
-        return {name: f"{what}: left alone, drop regular files only"
-                for name, what in self.backend.odd_entries(INBOX).items() if not name.startswith(".")}
+        return {
+            name: f"{what}: left alone, drop regular files only"
+            for name, what in self.backend.odd_entries(INBOX).items()
+            if not name.startswith(".")
+        }
 
     @staticmethod
     def _marker_name(entry: Entry) -> str:
@@ -171,7 +181,8 @@ class Inbox(StorePart):
             return [e for e in current if looks_finished(e.name)]
         now_ns = time.time_ns() if now_ns is None else now_ns
         return [
-            e for e in current
+            e
+            for e in current
             if looks_finished(e.name) and previous.get(e.name) == e.stamp and now_ns - e.modified_ns >= self.settle_s * 1e9
         ]
 

@@ -104,4 +104,3 @@ class Quarantine(StorePart):
         """Every committed entry with its reason, oldest first."""
         records = [{"id": qid, **r} for qid in self.backend.children(QUARANTINE) if (r := self.reason(qid))]
         return sorted(records, key=lambda r: (r["quarantined_at"], r["id"]))
-

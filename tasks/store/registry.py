@@ -22,7 +22,12 @@ from tasks.store.backend import StorePart, sha256_file
 
 MODELS = "models"
 MODEL_FILE, CARD, RESERVATION, EVALUATION, CHAMPION = (
-    "model.joblib", "model.json", "reservation.json", "evaluation.json", "champion.json")
+    "model.joblib",
+    "model.json",
+    "reservation.json",
+    "evaluation.json",
+    "champion.json",
+)
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 
 
@@ -82,7 +87,8 @@ class ModelRegistry(StorePart):
             if actual != expected:
                 raise ModelIntegrityError(
                     f"{self.backend.uri(self._key(version, MODEL_FILE))}: sha256 {actual[:12]}... does not match "
-                    f"model.json ({expected[:12]}...); refusing to load")
+                    f"model.json ({expected[:12]}...); refusing to load"
+                )
             return joblib.load(local)
 
     def evaluation(self, version: str) -> dict[str, Any] | None:
@@ -108,4 +114,3 @@ class ModelRegistry(StorePart):
     def set_champion(self, record: dict[str, Any]) -> None:
         """Replace the pointer in one write."""
         self.backend.write_json(f"{MODELS}/{CHAMPION}", record)
-

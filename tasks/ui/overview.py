@@ -15,22 +15,24 @@ def model_rows(store: Store) -> list[dict[str, Any]]:
         card = store.registry.card(version)
         metrics = store.reports.metrics(version) or {}
         metric = metrics.get("primary_metric")
-        rows.append({
-            "version": version,
-            "created_at": card.get("created_at"),
-            "estimator": card.get("estimator", "").rsplit(".", 1)[-1],
-            "params": card.get("params", {}),
-            "rows_used": card.get("rows_used"),
-            "evaluated_at": metrics.get("evaluated_at"),
-            "decision": metrics.get("decision", "not evaluated yet"),
-            "reason": metrics.get("reason", ""),
-            "metric": metric,
-            "score": metrics["challenger"][metric] if metric else None,
-            "champion_then": (metrics.get("champion") or {}).get("version"),
-            "champion_score_then": (metrics.get("champion") or {}).get(metric) if metric else None,
-            "is_champion": version == champion,
-            "has_report": bool(metrics),
-        })
+        rows.append(
+            {
+                "version": version,
+                "created_at": card.get("created_at"),
+                "estimator": card.get("estimator", "").rsplit(".", 1)[-1],
+                "params": card.get("params", {}),
+                "rows_used": card.get("rows_used"),
+                "evaluated_at": metrics.get("evaluated_at"),
+                "decision": metrics.get("decision", "not evaluated yet"),
+                "reason": metrics.get("reason", ""),
+                "metric": metric,
+                "score": metrics["challenger"][metric] if metric else None,
+                "champion_then": (metrics.get("champion") or {}).get("version"),
+                "champion_score_then": (metrics.get("champion") or {}).get(metric) if metric else None,
+                "is_champion": version == champion,
+                "has_report": bool(metrics),
+            }
+        )
     return rows
 
 
@@ -41,8 +43,9 @@ def inbox_state(store: Store) -> dict[str, Any]:
         "waiting": [e.name for e in store.inbox.waiting()],
         "claimed": [c.name for c in store.inbox.pending()],
         "batches": len(batches),
-        "last_ingest": None if last is None else {"file": last["source_file"], "batch_id": last["batch_id"],
-                                                  "at": last["ingested_at"], "rows": last["rows"]},
+        "last_ingest": None
+        if last is None
+        else {"file": last["source_file"], "batch_id": last["batch_id"], "at": last["ingested_at"], "rows": last["rows"]},
     }
 
 
@@ -52,7 +55,12 @@ def overview(store: Store) -> dict[str, Any]:
         "data": store.url,
         "champion": store.registry.champion(),
         "models": model_rows(store),
-        "quarantine": [{**{k: q.get(k) for k in ("id", "file", "stage", "reason", "quarantined_at", "suggested_fix", "data_docs")},
-                        "original": store.quarantine.original_name(q)} for q in quarantine],
+        "quarantine": [
+            {
+                **{k: q.get(k) for k in ("id", "file", "stage", "reason", "quarantined_at", "suggested_fix", "data_docs")},
+                "original": store.quarantine.original_name(q),
+            }
+            for q in quarantine
+        ],
         "inbox": inbox_state(store),
     }

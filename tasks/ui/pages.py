@@ -29,10 +29,10 @@ def metric_plot_svg(rows: list[dict[str, Any]]) -> str:
     x = list(range(len(judged)))
     fig, ax = plt.subplots(figsize=(7.5, 2.8), dpi=100)
     ax.plot(x, [r["score"] for r in judged], marker="o", label="challenger (this version)")
-    faced = [(i, r["champion_score_then"]) for i, r in zip(x, judged) if r["champion_score_then"] is not None]
+    faced = [(i, r["champion_score_then"]) for i, r in zip(x, judged, strict=True) if r["champion_score_then"] is not None]
     if faced:
-        ax.plot(*zip(*faced), marker="s", linestyle="--", label="champion it faced")
-    for i, r in zip(x, judged):
+        ax.plot(*zip(*faced, strict=True), marker="s", linestyle="--", label="champion it faced")
+    for i, r in zip(x, judged, strict=True):
         if r["decision"] == "promoted":
             ax.annotate("promoted", (i, r["score"]), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
     ax.set_xticks(x, [r["version"] for r in judged], fontsize=8)
@@ -43,7 +43,7 @@ def metric_plot_svg(rows: list[dict[str, Any]]) -> str:
     fig.savefig(buf, format="svg")
     plt.close(fig)
     svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return svg[svg.index("<svg") :]
 
 
 def _models_table(rows: list[dict[str, Any]]) -> str:
@@ -54,11 +54,15 @@ def _models_table(rows: list[dict[str, Any]]) -> str:
         marker = " (champion)" if r["is_champion"] else ""
         body.append(
             f'<tr class="{"champion" if r["is_champion"] else ""}"><td>{escape(r["version"])}{marker}</td>'
-            f'<td>{escape(r["created_at"] or "")}</td><td>{escape(r["estimator"])}</td><td>{score}</td>'
+            f"<td>{escape(r['created_at'] or '')}</td><td>{escape(r['estimator'])}</td><td>{score}</td>"
             f'<td class="{escape(r["decision"])}">{escape(r["decision"])}</td><td class="reason">{escape(r["reason"])}</td>'
-            f"<td>{report}</td></tr>")
-    return ("<table><tr><th>version</th><th>trained</th><th>model</th><th>score</th><th>decision</th><th>why</th><th></th></tr>"
-            + "".join(body) + "</table>")
+            f"<td>{report}</td></tr>"
+        )
+    return (
+        "<table><tr><th>version</th><th>trained</th><th>model</th><th>score</th><th>decision</th><th>why</th><th></th></tr>"
+        + "".join(body)
+        + "</table>"
+    )
 
 
 def _quarantine_table(entries: list[dict[str, Any]]) -> str:
@@ -67,30 +71,38 @@ def _quarantine_table(entries: list[dict[str, Any]]) -> str:
     body = []
     for q in entries:
         qid = quote(q["id"], safe="")
-        links = [f'<a href="quarantine/{qid}/reason.json">reason.json</a>',
-                 f'<a href="quarantine/{qid}/{quote(q["original"])}" download>original</a>']
+        links = [
+            f'<a href="quarantine/{qid}/reason.json">reason.json</a>',
+            f'<a href="quarantine/{qid}/{quote(q["original"])}" download>original</a>',
+        ]
         if q.get("data_docs"):
             links.append(f'<a href="quarantine/{qid}/{quote(q["data_docs"])}">Data Docs</a>')
         fixes = "".join(f'<div class="fix">Fix: {escape(f)}</div>' for f in q.get("suggested_fix") or [])
         reason = q["reason"].split(". Fix: ")[0] if fixes else q["reason"]  # the fixes get their own lines
-        body.append(f'<tr><td>{escape(q["quarantined_at"])}</td><td>{escape(q["file"])}</td><td>{escape(q["stage"])}</td>'
-                    f'<td class="reason">{escape(reason)}{fixes}</td><td>{" ".join(links)}</td></tr>')
-    return ("<table><tr><th>when</th><th>file</th><th>stage</th><th>reason</th><th></th></tr>" + "".join(body) + "</table>")
+        body.append(
+            f"<tr><td>{escape(q['quarantined_at'])}</td><td>{escape(q['file'])}</td><td>{escape(q['stage'])}</td>"
+            f'<td class="reason">{escape(reason)}{fixes}</td><td>{" ".join(links)}</td></tr>'
+        )
+    return "<table><tr><th>when</th><th>file</th><th>stage</th><th>reason</th><th></th></tr>" + "".join(body) + "</table>"
 
 
 def index_page(state: dict[str, Any]) -> str:
     champion = state["champion"]
     inbox = state["inbox"]
     last = inbox["last_ingest"]
-    headline = (f'Champion: <b>{escape(champion["version"])}</b> (promoted {escape(champion.get("promoted_at", ""))})'
-                if champion else "No champion yet")
+    headline = (
+        f"Champion: <b>{escape(champion['version'])}</b> (promoted {escape(champion.get('promoted_at', ''))})"
+        if champion
+        else "No champion yet"
+    )
+    last_ingest = f"{last['file']} ({last['rows']} rows) at {last['at']}" if last else "none"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Pipeline</title><style>{STYLE}</style></head>
 <body><h1>Pipeline</h1>
 <p class="summary"><span id="champion">{headline}</span><span>Data: {escape(state["data"])}</span></p>
 <h2 id="inbox">Inbox</h2>
 <p class="summary"><span>waiting: {len(inbox["waiting"])}</span><span>claimed, not ingested yet: {len(inbox["claimed"])}</span>
 <span>batches: {inbox["batches"]}</span>
-<span>last ingest: {escape(f'{last["file"]} ({last["rows"]} rows) at {last["at"]}') if last else "none"}</span></p>
+<span>last ingest: {escape(last_ingest)}</span></p>
 {"".join(f"<div class='muted'>waiting: {escape(n)}</div>" for n in inbox["waiting"])}
 <h2 id="models">Models</h2>
 {metric_plot_svg(state["models"])}

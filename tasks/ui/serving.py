@@ -23,13 +23,16 @@ from urllib.parse import quote
 # Every response: no scripts, no plugins, no remote loads, framed only by the Airflow UI.
 # Inline styles stay allowed: the pages are self-contained (inline CSS, inline SVG plot,
 # a data: image) and every value in them is escaped.
-PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; "
-               "base-uri 'none'; form-action 'none'")
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
 # Data Docs: third-party HTML built from untrusted data. `sandbox` without allow-scripts or
 # allow-same-origin gives it an opaque origin. The pages are self-contained (tasks.data_docs):
 # inline styles and data: images, nothing to fetch.
-DATA_DOCS_POLICY = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; "
-                    "base-uri 'none'; form-action 'none'")
+DATA_DOCS_POLICY = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; "
+    "base-uri 'none'; form-action 'none'"
+)
 COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

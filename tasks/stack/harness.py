@@ -1,6 +1,7 @@
-"""What the end-to-end tests share: a real stack started with `make run` or `make cluster` in its
-own session (like a terminal's foreground job), bounded waits, drops on any backend, and a
-stop that checks nothing is left behind."""
+"""Drive a real stack from outside, as a person would: ``make run`` or ``make cluster`` in its own
+session (like a terminal's foreground job), bounded waits, drops on any backend, Ctrl-C, and
+a check that nothing is left behind. The end-to-end tests and the benchmarks share it; so do
+the DAG list and the iris-like rows they drop. Imports no Airflow."""
 
 from __future__ import annotations
 
@@ -9,18 +10,20 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 
-from airflow_stack import ApiClient, free_port
-from conftest import REPO_ROOT, everything
+from tasks.airflow_api import ApiClient
+from tasks.config import CHAIN_DAG_IDS
+from tasks.stack.env import REPO_ROOT
+from tasks.stack.services import free_port
 from tasks.store import Store, open_store
 
-DAGS = ["ingest", "preprocess", "train", "evaluate"]
+DAGS = list(CHAIN_DAG_IDS)
 CHAIN_TIMEOUT = 180
 
 
@@ -33,11 +36,27 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = CHAIN_TIMEOUT
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-class RunningStack:
+def iris_rows(n: int, seed: int, jitter: float = 0.0):
+    """``n`` valid iris rows: real ones resampled (new content each seed), optionally jittered
+    by a normal noise of ``jitter`` cm and rounded to 0.1 cm, as measured data would be."""
+    import numpy as np
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame
+    rows = frame.sample(n, replace=True, random_state=seed).reset_index(drop=True)
+    if jitter:
+        features = rows.columns[:4]
+        noise = np.random.default_rng(seed).normal(0, jitter, (n, len(features)))
+        rows[features] = np.clip(rows[features].to_numpy() + noise, 0.1, None).round(1)
+    return rows
+
+
+class LaunchedStack:
     """``make <target>`` with its home under ``root`` and its data at ``data_url``."""
 
-    def __init__(self, root: Path, data_url: str, target: str = "run", env: dict[str, str] | None = None,
-                 log_name: str | None = None):
+    def __init__(
+        self, root: Path, data_url: str, target: str = "run", env: dict[str, str] | None = None, log_name: str | None = None
+    ):
         self.root, self.home, self.port = root, root / "airflow", free_port()
         self.data_url = data_url
         self.target = target
@@ -51,12 +70,13 @@ class RunningStack:
         self.make: subprocess.Popen | None = None
 
     @contextmanager
-    def started(self, timeout: float = 240) -> Iterator[RunningStack]:
+    def started(self, timeout: float = 240) -> Iterator[LaunchedStack]:
         """Start, wait (bounded) until healthy, yield; stop everything afterwards, also on failure."""
         with open(self.log, "wb") as out:
             # A session of its own, like a terminal's foreground job: Ctrl-C = SIGINT to this group.
-            self.make = subprocess.Popen(["make", self.target], cwd=REPO_ROOT, env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.make = subprocess.Popen(
+                ["make", self.target], cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         try:
             wait_for("Airflow to be healthy", lambda: self.make.poll() is not None or self.api.healthy(), timeout=timeout)
             assert self.make.poll() is None, self.log_tail()
@@ -80,6 +100,11 @@ class RunningStack:
                 self.seen[p.pid] = p.create_time()
             except psutil.NoSuchProcess:
                 pass
+
+    def launcher_pid(self) -> int:
+        """The PID of ``pipeline run``, which ``make`` started."""
+        (launcher,) = [p for p in psutil.Process(self.make.pid).children() if "pipeline" in " ".join(p.cmdline())]
+        return launcher.pid
 
     def alive(self) -> list[str]:
         out = []
@@ -117,15 +142,24 @@ class RunningStack:
         s3.put_object(Bucket=bucket, Key=f"{prefix}/inbox/{name}", Body=content.encode())
 
     def inbox_is_empty(self) -> bool:
-        return not [k for k in everything(self.store) if k.startswith(("inbox/", "claimed/"))]
+        return not [k for k in self.store.backend.walk_files("") if k.startswith(("inbox/", "claimed/"))]
 
     def read_json(self, key: str) -> Any:
         return self.store.backend.read_json(key)
 
-    def wait_chain(self, before: dict[str, set[str]], dags: list[str] = DAGS) -> None:
-        """Wait until each DAG has a new successful run; fail fast if a new run failed."""
-        for dag_id in dags:
-            wait_for(f"a new successful {dag_id} run", lambda d=dag_id: self.api.new_successful_run(d, before[d]))
+    def wait_chain(
+        self, before: dict[str, set[str]], dags: list[str] = DAGS, timeout: float = CHAIN_TIMEOUT, every: float = 0.5
+    ) -> dict[str, dict[str, Any]]:
+        """Wait until each DAG has a new successful run (fail fast if a new run failed); the runs."""
+        return {
+            dag_id: wait_for(
+                f"a new successful {dag_id} run",
+                lambda d=dag_id: self.api.new_successful_run(d, before[d]),
+                timeout=timeout,
+                every=every,
+            )
+            for dag_id in dags
+        }
 
     def run_ids(self) -> dict[str, set[str]]:
         return self.api.run_ids(DAGS)

@@ -7,8 +7,8 @@ microseconds, so on SQLite every new run (asset-triggered or from the REST API) 
 the next whole second: 0.5 s on average per DAG, 2 s over the four-DAG chain. Measured
 with ``benchmarks/handoffs.py``. PostgreSQL's ``now()`` has microseconds already.
 
-Imported before Airflow by the scheduler's launcher (``PRELOAD_AND_RUN`` in
-``airflow_stack.py``) when the metadata database is SQLite. Airflow itself is not imported.
+Imported before Airflow by the scheduler's launcher (``tasks.stack.preloaded_airflow``)
+when the metadata database is SQLite. Airflow itself is not imported.
 """
 
 from __future__ import annotations

@@ -71,8 +71,9 @@ class Server:
         self.prepare()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                            **self.popen_options())
+            self.process = subprocess.Popen(
+                self.argv(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self.popen_options()
+            )
         deadline = time.monotonic() + timeout
         while port_is_free(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -115,14 +116,23 @@ class MotoServer(Server):
     def env(self) -> dict[str, str]:
         """The standard variables every S3 client here (boto3, s3fs, Airflow's hooks) reads.
         moto accepts any credentials; these are not secrets."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1"}
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
 
     def client(self, service: str):
         import boto3
 
-        return boto3.client(service, endpoint_url=self.endpoint, aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"], region_name=self.env["AWS_DEFAULT_REGION"])
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+        )
 
     def new_bucket(self, name: str | None = None) -> str:
         """Create a bucket (a fresh unique one by default) and return its name."""
@@ -135,9 +145,18 @@ class MotoServer(Server):
         sqs = self.client("sqs")
         url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
-            "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}}]})
+        self.client("s3").put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                    }
+                ]
+            },
+        )
         sqs.purge_queue(QueueUrl=url)  # setting a notification sends an s3:TestEvent
         return url
 
@@ -153,8 +172,19 @@ class RedisServer(Server):
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     def argv(self) -> list[str]:
-        return [_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.data_dir)]
+        return [
+            _binary("redis-server"),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.data_dir),
+        ]
 
     @property
     def url(self) -> str:
@@ -171,13 +201,17 @@ class PostgresServer(Server):
     def __init__(self, log_path: Path, data_dir: Path, port: int | None = None):
         super().__init__(log_path, port)
         self.data_dir = data_dir
-        self.bin = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=_version)[-1]).parent \
-            if glob.glob("/usr/lib/postgresql/*/bin/postgres") else None
+        self.bin = (
+            Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=_version)[-1]).parent
+            if glob.glob("/usr/lib/postgresql/*/bin/postgres")
+            else None
+        )
 
     def prepare(self) -> None:
         if self.bin is None:
-            raise RuntimeError("PostgreSQL is not installed: run `make cluster` as root to install it, "
-                               "or `apt-get install -y postgresql`")
+            raise RuntimeError(
+                "PostgreSQL is not installed: run `make cluster` as root to install it, or `apt-get install -y postgresql`"
+            )
         if os.geteuid() != 0:
             raise RuntimeError("make cluster runs PostgreSQL as the 'postgres' user, which needs root: run it as root")
         pg = pwd.getpwnam("postgres")
@@ -186,8 +220,13 @@ class PostgresServer(Server):
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir.mkdir(parents=True, mode=0o700)
             os.chown(self.data_dir, pg.pw_uid, pg.pw_gid)
-            done = subprocess.run([str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", "airflow", "--auth=trust",
-                                   "-E", "UTF8"], user="postgres", group="postgres", capture_output=True, text=True)
+            done = subprocess.run(
+                [str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", "airflow", "--auth=trust", "-E", "UTF8"],
+                user="postgres",
+                group="postgres",
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"initdb failed: {done.stderr.strip()[-500:]}")
 
@@ -195,8 +234,17 @@ class PostgresServer(Server):
         return {"user": "postgres", "group": "postgres"}
 
     def argv(self) -> list[str]:
-        return [str(self.bin / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-k", str(self.data_dir),
-                "-c", "listen_addresses=127.0.0.1"]
+        return [
+            str(self.bin / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.data_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+        ]
 
     def after_start(self) -> None:
         import psycopg2
@@ -225,7 +273,9 @@ class PostgresServer(Server):
 def _binary(name: str) -> str:
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
     if path is None:
-        raise RuntimeError(f"{name} is not installed: run `make cluster` as root to install it, or `apt-get install -y redis-server`")
+        raise RuntimeError(
+            f"{name} is not installed: run `make cluster` as root to install it, or `apt-get install -y redis-server`"
+        )
     return path
 
 
@@ -242,6 +292,7 @@ def _let_user_traverse(folder: Path) -> None:
         if mode & 0o001:
             continue
         if part == Path("/") or part in (Path("/root"), Path("/home")):
-            raise RuntimeError(f"the postgres user cannot reach {folder} ({part} is not traversable); "
-                               "set AIRFLOW_HOME to a folder outside it")
+            raise RuntimeError(
+                f"the postgres user cannot reach {folder} ({part} is not traversable); set AIRFLOW_HOME to a folder outside it"
+            )
         part.chmod(mode | 0o001)

@@ -1,0 +1,82 @@
+"""The chain's assets: ``inbox -> raw -> features -> model -> metrics``, and ``quarantine``.
+
+Built when a DAG file asks (``chain_assets()``), not at import: their URIs follow
+``PIPELINE_DATA_URL``, and the inbox carries its watchers (triggers):
+
+- default: ``InboxTrigger`` claims new files before it fires;
+- ``PIPELINE_INBOX_QUEUE`` set (an SQS queue fed by the bucket's ObjectCreated
+  notifications): Airflow's ``MessageQueueTrigger`` fires on each upload, and an
+  ``InboxTrigger`` with a long interval stays as the safety net (notifications are
+  at-least-once and may be lost). Ingest then claims what is in the inbox itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from airflow.sdk import Asset, AssetAlias, AssetWatcher
+
+from tasks.config import Settings, is_object_storage
+from tasks.orchestration.inbox_trigger import LOCAL_POLL_S, OBJECT_POLL_S, QUEUE_SAFETY_SWEEP_S, InboxTrigger
+from tasks.store import part_uri
+
+QUARANTINE_NAME = "quarantine"
+# Tasks that may reject input have this alias as an outlet: an event lands on the quarantine
+# asset only when something was rejected (a plain outlet would fire on every success), one
+# per rejected file, so the Assets page lists each rejection with its reason.
+QUARANTINED = AssetAlias(name="quarantined")
+
+
+@dataclass(frozen=True)
+class ChainAssets:
+    inbox: Asset
+    raw: Asset
+    features: Asset
+    model: Asset
+    metrics: Asset
+    quarantine: Asset
+
+
+def inbox_watchers(data_url: str, inbox_queue: str | None) -> list[AssetWatcher]:
+    if not inbox_queue:
+        interval = OBJECT_POLL_S if is_object_storage(data_url) else LOCAL_POLL_S
+        return [AssetWatcher(name="inbox_new_files", trigger=InboxTrigger(data_url, interval))]
+    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+
+    return [
+        AssetWatcher(
+            name="inbox_notifications",
+            trigger=MessageQueueTrigger(
+                scheme="sqs",
+                sqs_queue=inbox_queue,
+                aws_conn_id=None,  # the standard AWS_* variables, as for the data
+                max_messages=10,
+                waiter_delay=1,  # seconds between empty polls (default 60)
+            ),
+        ),
+        AssetWatcher(name="inbox_safety_sweep", trigger=InboxTrigger(data_url, QUEUE_SAFETY_SWEEP_S)),
+    ]
+
+
+def chain_assets(settings: Settings | None = None) -> ChainAssets:
+    """The assets for ``settings`` (default: the environment's), built once per data location."""
+    settings = settings or Settings.from_env()
+    return _chain_assets(settings.data_url, settings.inbox_queue)
+
+
+@cache
+def _chain_assets(data_url: str, inbox_queue: str | None) -> ChainAssets:
+    def asset(name: str, what: str, **kwargs) -> Asset:
+        return Asset(name=name, uri=part_uri(data_url, name), extra={"what": what}, **kwargs)
+
+    return ChainAssets(
+        inbox=asset(
+            "inbox", "drop zone: labelled CSVs dropped here start the pipeline", watchers=inbox_watchers(data_url, inbox_queue)
+        ),
+        raw=asset("raw", "immutable, content-hashed batches of accepted drops"),
+        features=asset("features", "train/test split of every validated batch"),
+        model=asset("model", "versioned scikit-learn pipelines and the champion pointer"),
+        metrics=asset("metrics", "evaluation reports; latest/report.html is the newest"),
+        quarantine=asset(QUARANTINE_NAME, "rejected drops and batches, each with its reason (pipeline quarantine)"),
+    )

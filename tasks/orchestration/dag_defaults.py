@@ -1,0 +1,48 @@
+"""What every DAG of the chain shares, and what its tasks ask of their context."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tasks.config import Settings
+from tasks.orchestration.assets import chain_assets
+
+# One run at a time (runs work from the stored data, so a second concurrent run would race
+# the first), no backfill, retries with backoff.
+DAG_SETTINGS: dict[str, Any] = {
+    "start_date": datetime(2026, 1, 1, tzinfo=UTC),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": {
+        "retries": 2,
+        "retry_delay": timedelta(seconds=10),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=5),
+    },
+}
+
+
+def settings() -> Settings:
+    """Where the data and the parameters file are (the environment, read when asked)."""
+    return Settings.from_env()
+
+
+def store():
+    """The store every task works on (``PIPELINE_DATA_URL``)."""
+    from tasks.store import open_store
+
+    return open_store(settings().data_url)
+
+
+def files_already_claimed(context: dict[str, Any]) -> bool:
+    """True when the run was started only by ``InboxTrigger`` events, whose files are
+    claimed already; daily, manual and queue-notified runs must sweep the inbox."""
+    events = context["triggering_asset_events"].get(chain_assets().inbox, [])
+    return bool(events) and all("claimed" in (e.extra or {}).get("payload", {}) for e in events)
+
+
+def retrain_requested(context: dict[str, Any]) -> bool:
+    """A run triggered with ``{"retrain": true}`` (``pipeline retrain``) fits a new version even
+    when one exists for the same data and settings."""
+    return bool((context["dag_run"].conf or {}).get("retrain"))
