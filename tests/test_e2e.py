@@ -354,7 +354,7 @@ def test_make_retract_takes_a_batch_out_and_the_chain_rebuilds_without_it(stack)
 def test_the_commands_find_the_running_stack_on_its_port(stack):
     """No AIRFLOW_PORT given: `pipeline status` reads the address the launcher recorded."""
     env = {k: v for k, v in stack.env.items() if k not in ("AIRFLOW_PORT", "PIPELINE_DATA_URL")}
-    stack.wait_chain({d: set() for d in DAGS})  # a champion to report
+    wait_for("a champion to report", lambda: stack.store.registry.champion())
 
     def status() -> dict:
         done = subprocess.run(

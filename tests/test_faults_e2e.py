@@ -197,6 +197,22 @@ def test_kill_9_of_everything_while_preprocess_runs_then_make_run_again(world):
         assert_everything_accounted_for(world)
 
 
+def test_kill_9_of_make_runs_process_group_leaves_no_process_and_make_run_starts_again(world):
+    """What kill -9 of a terminal's `make run` job reaches: make and the launcher, not the
+    components (each has its own session). The kernel's parent-death signal stops them."""
+    with stack_on(world) as stack:
+        stack.remember_processes()
+        components = len(stack.seen)
+        os.killpg(stack.make.pid, signal.SIGKILL)
+        try:
+            wait_for("every process it started to exit by itself", lambda: not stack.alive(), timeout=30, every=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; still running: {stack.alive()}") from None
+        assert components >= 5
+    with stack_on(world) as stack:  # the dead launcher's record in the home does not block it
+        assert stack.api.healthy()  # every component up again, on the same home and data
+
+
 def _trained_on(world, name: str) -> bool:
     store = open_store(world.data_url)
     batch = next((m["batch_id"] for m in store.batches.committed() if m["source_file"] == name), None)

@@ -8,6 +8,7 @@ them); moto comes from PyPI (``moto[server]``).
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import pwd
@@ -18,11 +19,29 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 GONE = (ProcessLookupError, PermissionError)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the kernel send the child SIGTERM when the process starting
+    it dies, even by SIGKILL: a launcher killed with ``kill -9`` leaves no server or Airflow
+    component behind (Linux; elsewhere None). If the parent is already gone, the child exits."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent = os.getpid()
+
+    def in_child() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # died before the call above: nobody would send the signal
+            os._exit(1)
+
+    return in_child
 
 
 def free_port() -> int:
@@ -72,7 +91,12 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                self.argv(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self.popen_options()
+                self.argv(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
+                **self.popen_options(),
             )
         deadline = time.monotonic() + timeout
         while port_is_free(self.port):

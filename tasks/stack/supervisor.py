@@ -41,7 +41,7 @@ from tasks.stack.env import (
     requested_port,
     running_stack,
 )
-from tasks.stack.services import MotoServer, PostgresServer, RedisServer, Server, port_is_free
+from tasks.stack.services import MotoServer, PostgresServer, RedisServer, Server, die_with_parent, port_is_free
 
 # Scheduler and triggerer would each start a log server on 0.0.0.0; on one machine the
 # api-server reads task logs straight from $AIRFLOW_HOME/logs, so they are not needed.
@@ -59,6 +59,7 @@ CELERY_WORKERS = {
 PRELOADING = {"scheduler", *CELERY_WORKERS}  # task processes are forked from these
 CLUSTER_BUCKET, CLUSTER_PREFIX, CLUSTER_QUEUE = "pipeline", "data", "pipeline-inbox"
 PR_SET_CHILD_SUBREAPER = 36
+WATCHDOG_GRACE_S = 5.0  # after the launcher died: SIGTERM every component, SIGKILL what is left then
 GONE = (ProcessLookupError, psutil.NoSuchProcess, PermissionError)  # a process that exited meanwhile
 
 
@@ -74,6 +75,7 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)  # cluster: postgres, redis, s3
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     services: list[Server] = field(default_factory=list)
+    watchdog: subprocess.Popen | None = None
 
     def __post_init__(self) -> None:
         if self.profile not in ("local", "cluster"):
@@ -190,8 +192,21 @@ class Stack:
                 cwd=self.home,
                 start_new_session=True,
                 umask=self.umask,
+                preexec_fn=die_with_parent(),
             )
             log.close()
+        self._start_watchdog()
+
+    def _start_watchdog(self) -> None:
+        """A process that ends every component if this launcher dies (``tasks.stack.watchdog``)."""
+        groups = [str(p.pid) for p in self.procs.values()]  # each component leads its own session
+        self.watchdog = subprocess.Popen(
+            [sys.executable, "-m", "tasks.stack.watchdog", str(WATCHDOG_GRACE_S), *groups],
+            cwd=self.home,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
+            stdin=subprocess.DEVNULL,
+        )
 
     def wait_healthy(self, timeout: float = 180) -> float:
         started = time.monotonic()
@@ -225,6 +240,9 @@ class Stack:
         its own way. Returns what it took."""
         started = time.monotonic()
         me = psutil.Process()
+        if self.watchdog is not None:  # a normal stop: the watchdog must not step in
+            self.watchdog.kill()
+            self.watchdog.wait()
 
         def airflow_left() -> list[psutil.Process]:
             services = self._service_pids()
@@ -236,7 +254,7 @@ class Stack:
         for child in airflow_left():
             with suppress(*GONE):
                 child.terminate()
-        killed: list[int] = []
+        killed: list[str] = []  # "pid command", so the message says who did not stop
         while time.monotonic() - started < grace:
             _reap()
             if not airflow_left():
@@ -244,8 +262,8 @@ class Stack:
             time.sleep(0.1)
         for child in airflow_left():
             with suppress(*GONE):
+                killed.append(f"{child.pid} {' '.join(child.cmdline())[:80]}")
                 child.kill()
-                killed.append(child.pid)
         for server in reversed(self.services):
             server.stop()
         deadline = time.monotonic() + 5
@@ -254,8 +272,8 @@ class Stack:
             time.sleep(0.05)
         for child in me.children(recursive=True):  # nothing may outlive the launcher
             with suppress(*GONE):
+                killed.append(f"{child.pid} {' '.join(child.cmdline())[:80]}")
                 child.kill()
-                killed.append(child.pid)
         _reap()
         return {
             "seconds": round(time.monotonic() - started, 2),
@@ -381,7 +399,7 @@ def run_foreground(cluster: bool = False) -> int:
         (home / CLUSTER_ENV_FILE).unlink(missing_ok=True)  # its endpoint is gone
         print(
             f"Stopped in {result['seconds']} s"
-            + (f" (killed {len(result['killed'])} stragglers)" if result["killed"] else "")
+            + (f" (killed {len(result['killed'])} stragglers: {'; '.join(result['killed'])})" if result["killed"] else "")
             + ".",
             flush=True,
         )
