@@ -20,16 +20,14 @@ import click
 
 from tasks.airflow_api import ApiClient
 from tasks.config import CHAIN_DAG_IDS
-from tasks.stack.env import RunningStack, airflow_home, requested_port, running_stack
+from tasks.stack.env import airflow_home, requested_port, running_stack
 from tasks.ui.text import one_line
 
 
 @dataclass
 class Target:
-    """The stack the commands act on, and its store."""
+    """The stack the commands act on (its REST API), and its store."""
 
-    home: Path
-    running: RunningStack | None
     api: ApiClient
 
     @classmethod
@@ -43,7 +41,7 @@ class Target:
                 os.environ.setdefault(key, value)
             os.environ.setdefault("PIPELINE_DATA_URL", running.data_url)
         url = running.url if running else f"http://127.0.0.1:{requested_port()}"
-        return cls(home=home, running=running, api=ApiClient(url, home))
+        return cls(api=ApiClient(url, home))
 
     def store(self):
         from tasks.store import open_store
@@ -201,7 +199,15 @@ def predict(input_csv: Path, output_csv: Path | None) -> None:
     click.echo(f"{result['rows']} rows scored with champion {result['model']} -> {result['output']}")
 
 
-def _post_raw_event(target: Target, result) -> None:
+def _undo(step, record_id: str, why: str) -> None:
+    """Apply an undo step (``tasks.stages.undo``) to the store, then post a ``raw`` event with
+    its record through the REST API, so preprocess, train and evaluate rebuild."""
+    target = Target.find()
+    target.require_airflow()
+    try:
+        result = step(target.store(), record_id, why)
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
     target.api.post("/api/v2/assets/events", {"asset_id": target.api.asset_id("raw"), "extra": result.event_extra()})
     for line in result.log_lines():
         click.echo(line)
@@ -215,13 +221,7 @@ def retract(batch_id: str, why: str) -> None:
     """Take batch BATCH_ID (b-...) out of the training and held-out data; the pipeline rebuilds."""
     from tasks.stages.undo import retract_batch
 
-    target = Target.find()
-    target.require_airflow()
-    try:
-        result = retract_batch(target.store(), batch_id, why)
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
-    _post_raw_event(target, result)
+    _undo(retract_batch, batch_id, why)
 
 
 @main.command()
@@ -231,13 +231,7 @@ def release(quarantine_id: str, why: str) -> None:
     """Let a batch the gate quarantined into the data (QUARANTINE_ID from `pipeline quarantine`)."""
     from tasks.stages.undo import release_quarantined
 
-    target = Target.find()
-    target.require_airflow()
-    try:
-        result = release_quarantined(target.store(), quarantine_id, why)
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
-    _post_raw_event(target, result)
+    _undo(release_quarantined, quarantine_id, why)
 
 
 @main.command()

@@ -39,7 +39,7 @@ def build_app():  # -> fastapi.FastAPI
     @app.middleware("http")
     async def security_headers(request, call_next):  # every response, errors and 401s included
         response = await call_next(request)
-        for header, value in serving.security_headers().items():
+        for header, value in serving.SECURITY_HEADERS.items():
             response.headers.setdefault(header, value)
         return response
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import psutil
 
+from tasks.airflow_api import PASSWORD_FILE
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT = 8080
 STACK_FILE = "stack.json"  # written by the launcher once healthy, removed when it stops
@@ -27,7 +29,7 @@ DEFAULT_UMASK = "027"
 PRIVATE_FILES = (
     "airflow.db",
     SECRETS_FILE,
-    "simple_auth_manager_passwords.json.generated",
+    PASSWORD_FILE,
     "cluster.env",
     "airflow.cfg",
     STACK_FILE,

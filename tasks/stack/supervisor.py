@@ -255,15 +255,19 @@ class Stack:
             with suppress(*GONE):
                 child.terminate()
         killed: list[str] = []  # "pid command", so the message says who did not stop
+
+        def kill(child: psutil.Process) -> None:
+            with suppress(*GONE):
+                killed.append(f"{child.pid} {' '.join(child.cmdline())[:80]}")
+                child.kill()
+
         while time.monotonic() - started < grace:
             _reap()
             if not airflow_left():
                 break
             time.sleep(0.1)
         for child in airflow_left():
-            with suppress(*GONE):
-                killed.append(f"{child.pid} {' '.join(child.cmdline())[:80]}")
-                child.kill()
+            kill(child)
         for server in reversed(self.services):
             server.stop()
         deadline = time.monotonic() + 5
@@ -271,9 +275,7 @@ class Stack:
             _reap()
             time.sleep(0.05)
         for child in me.children(recursive=True):  # nothing may outlive the launcher
-            with suppress(*GONE):
-                killed.append(f"{child.pid} {' '.join(child.cmdline())[:80]}")
-                child.kill()
+            kill(child)
         _reap()
         return {
             "seconds": round(time.monotonic() - started, 2),

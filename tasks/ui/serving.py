@@ -41,6 +41,8 @@ COMMON_HEADERS = {
 }
 DATA_DOCS_FOLDER = "data_docs"
 OWN_JSON = frozenset({"reason.json", "gx_result.json"})
+# What every plugin response carries (a response may set its own policy instead).
+SECURITY_HEADERS = {"Content-Security-Policy": PAGE_POLICY, **COMMON_HEADERS}
 DOWNLOAD_TYPE = "application/octet-stream"
 
 
@@ -50,10 +52,6 @@ class Served:
 
     media_type: str
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def security_headers(policy: str = PAGE_POLICY) -> dict[str, str]:
-    return {"Content-Security-Policy": policy, **COMMON_HEADERS}
 
 
 def quarantine_file(name: str) -> Served:
