@@ -7,7 +7,7 @@ VENV := .venv
 SYNCED := $(VENV)/.synced
 PIPELINE := $(VENV)/bin/pipeline
 
-.PHONY: run cluster test lint bench setup system-packages clean-data predict quarantine upload retract release retrain status
+.PHONY: run cluster test lint bench setup system-packages clean-data dataset predict quarantine upload retract release retrain status
 
 setup: $(SYNCED)
 
@@ -42,6 +42,9 @@ bench: $(SYNCED) system-packages  ## Benchmarks: print every figure (see benchma
 
 clean-data:  ## Delete everything the pipeline generated under the local data/ folder (keeps the inbox).
 	find data -mindepth 1 -maxdepth 1 ! -name inbox ! -name README.md -exec rm -rf {} +
+
+dataset: $(SYNCED)  ## Start your own data set from a labelled sample: make dataset FROM=sample.csv TARGET=<column> OUT=<folder>
+	@$(PIPELINE) dataset "$(FROM)" --target "$(TARGET)" --out "$(OUT)"
 
 predict: $(SYNCED)  ## Score a CSV with the champion: make predict IN=file.csv [OUT=out.csv]
 	@$(PIPELINE) predict "$(IN)" $(OUT)

@@ -34,8 +34,8 @@ def main() -> None:
         store.inbox.put_file(csv.name, csv)
         store.inbox.claim_named(csv.name)
     steps = [
-        ("ingest", lambda: ingest(store)),
-        ("validate", lambda: validate_pending(store, settings.suite_file, config)),
+        ("ingest", lambda: ingest(store, seed=config.dataset.seed)),
+        ("validate", lambda: validate_pending(store, config)),
         ("features", lambda: build_features(store, config)),
         ("train", lambda: train(store, config)),
         ("evaluate", lambda: evaluate_pending(store, config)),

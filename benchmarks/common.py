@@ -22,12 +22,13 @@ import pandas as pd
 import psutil
 
 from tasks.stack.env import running_stack as find_running_stack
-from tasks.stack.harness import DAGS, LaunchedStack, iris_rows
+from tasks.stack.harness import DAGS, LaunchedStack, resampled_rows
 from tasks.stack.services import MotoServer, free_port
 from tasks.store import open_store
 from tasks.store.inbox import claimed_at
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+IRIS_SEED = REPO_ROOT / "examples" / "iris" / "iris.csv"
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 
@@ -56,7 +57,7 @@ def ts(value: str | None) -> float:
 
 def iris_like(n: int, seed: int) -> pd.DataFrame:
     """Iris-like rows as measured: resampled, jittered by 0.05 cm, rounded; valid for the suite."""
-    return iris_rows(n, seed, jitter=0.05)
+    return resampled_rows(IRIS_SEED, n, seed, jitter=0.05)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -63,8 +63,8 @@ def fill_history(data_url: str, rows: int) -> dict[str, float]:
             store.inbox.put_file(csv.name, csv)
             store.inbox.claim_named(csv.name)
             csv.unlink()
-            ingest(store, seed_if_empty=False)
-            gate = validate_pending(store, settings.suite_file, config)
+            ingest(store)
+            gate = validate_pending(store, config)
             assert gate.passed and not gate.quarantined, gate.summary()
             done, i = done + n, i + 1
     build_features(store, config)

@@ -29,14 +29,14 @@ def main() -> None:
         csv = Path(sys.argv[3])
         store.inbox.put_file(csv.name, csv)
         store.inbox.claim_named(csv.name)
-        run = lambda: ingest(store, seed_if_empty=False)  # noqa: E731
+        run = lambda: ingest(store)  # noqa: E731
     elif stage in ("validate", "validate_cold"):
         from tasks.stages.validate import validate_pending
 
         if stage == "validate":
             import great_expectations  # noqa: F401  (import excluded from the stage time)
 
-        run = lambda: validate_pending(store, settings.suite_file, config)  # noqa: E731
+        run = lambda: validate_pending(store, config)  # noqa: E731
     elif stage == "features":
         from tasks.stages.split import build_features
 

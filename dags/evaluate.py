@@ -21,10 +21,9 @@ assets = o.chain_assets()
 def evaluate():
     @task(outlets=[assets.metrics])
     def evaluate_new_models(**context) -> dict:
-        from tasks.config import load_config
         from tasks.stages.evaluate import evaluate_pending
 
-        return o.emit(context, evaluate_pending(o.store(), load_config(o.settings().config_file)), assets.metrics)
+        return o.emit(context, evaluate_pending(o.store(), o.config()), assets.metrics)
 
     evaluate_new_models()
 

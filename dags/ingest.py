@@ -28,7 +28,8 @@ def ingest():
     def ingest_claimed_files(**context) -> dict:
         from tasks.stages.ingest import ingest as run
 
-        return o.emit(context, run(o.store(), sweep=not o.files_already_claimed(context)), assets.raw)
+        seed = o.config().dataset.seed
+        return o.emit(context, run(o.store(), sweep=not o.files_already_claimed(context), seed=seed), assets.raw)
 
     o.report_rejections_of(ingest_claimed_files())
 

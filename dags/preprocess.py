@@ -28,12 +28,11 @@ assets = o.chain_assets()
 def preprocess():
     @task(outlets=[assets.features, o.QUARANTINED])
     def validate_and_split(**context) -> dict:
-        from tasks.config import load_config
         from tasks.stages.split import build_features
         from tasks.stages.validate import validate_pending
 
-        store, config = o.store(), load_config(o.settings().config_file)
-        gate = o.emit(context, validate_pending(store, o.settings().suite_file, config))  # fails here if nothing passed
+        store, config = o.store(), o.config()
+        gate = o.emit(context, validate_pending(store, config))  # fails here if nothing passed
         return o.emit(context, build_features(store, config, gate), assets.features)
 
     o.report_rejections_of(validate_and_split())

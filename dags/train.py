@@ -23,12 +23,9 @@ assets = o.chain_assets()
 def train():
     @task(outlets=[assets.model])
     def train_model(**context) -> dict:
-        from tasks.config import load_config
         from tasks.stages.train import train as fit
 
-        return o.emit(
-            context, fit(o.store(), load_config(o.settings().config_file), retrain=o.retrain_requested(context)), assets.model
-        )
+        return o.emit(context, fit(o.store(), o.config(), retrain=o.retrain_requested(context)), assets.model)
 
     train_model()
 

@@ -40,6 +40,8 @@ class Target:
             for key, value in running.env.items():
                 os.environ.setdefault(key, value)
             os.environ.setdefault("PIPELINE_DATA_URL", running.data_url)
+            if running.config_file:
+                os.environ.setdefault("PIPELINE_CONFIG", running.config_file)
         url = running.url if running else f"http://127.0.0.1:{requested_port()}"
         return cls(api=ApiClient(url, home))
 
@@ -47,6 +49,15 @@ class Target:
         from tasks.store import open_store
 
         return open_store()
+
+    def config(self):
+        """The parameters file's settings; a wrong file is the user's error, said plainly."""
+        from tasks.config import ConfigError, Settings, load_config
+
+        try:
+            return load_config(Settings.from_env().config_file)
+        except (ConfigError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
 
     def require_airflow(self) -> None:
         if not self.api.healthy():
@@ -95,6 +106,28 @@ def run(cluster: bool) -> None:
 
 
 @main.command()
+@click.argument("sample", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--target", required=True, help="The column holding the class to predict.")
+@click.option(
+    "--out", "out", required=True, type=click.Path(path_type=Path), help="A new folder for pipeline.toml and suite.json."
+)
+@click.option("--name", default=None, help="The data set's name (default: the folder's name).")
+def dataset(sample: Path, target: str, out: Path, name: str | None) -> None:
+    """Start your own data set from SAMPLE, a labelled CSV: writes OUT/pipeline.toml (the
+    [dataset] table filled in) and OUT/suite.json (the Great Expectations suite), prints
+    what to review, and never overwrites an existing folder."""
+    from tasks.drops import UnreadableDrop
+    from tasks.profiling import ProfileError, create_dataset, summary
+
+    try:
+        profile = create_dataset(sample, target, out, name=name)
+    except (ProfileError, UnreadableDrop) as exc:
+        raise click.ClickException(f"{sample}: {exc}") from None
+    for line in summary(profile, out):
+        click.echo(one_line(line))
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 def status(as_json: bool) -> None:
     """The pipeline at a glance: champion, newest model, inbox, quarantine, Airflow's runs."""
@@ -116,6 +149,7 @@ def status(as_json: bool) -> None:
     newest = state["models"][-1] if state["models"] else None
     summary = [
         {"what": "data", "value": state["data"]},
+        {"what": "data set", "value": (state["dataset"] or {}).get("name", "none yet (recorded on first use)")},
         {
             "what": "champion",
             "value": f"{champion['version']} (promoted {champion.get('promoted_at', '?')})" if champion else "none yet",
@@ -187,13 +221,12 @@ def predict(input_csv: Path, output_csv: Path | None) -> None:
 
     The input passes the same checks as a drop (the target column may be absent; other
     columns such as an id are kept)."""
-    from tasks.config import Settings
     from tasks.stages.predict import RefusedInput, predict_csv
 
     target = Target.find()
     output = output_csv or input_csv.with_name(f"{input_csv.stem}.predictions.csv")
     try:
-        result = predict_csv(target.store(), input_csv, output, Settings.from_env().suite_file)
+        result = predict_csv(target.store(), input_csv, output, target.config())
     except RefusedInput as exc:
         raise click.ClickException(f"refused: {exc}") from None
     click.echo(f"{result['rows']} rows scored with champion {result['model']} -> {result['output']}")

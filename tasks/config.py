@@ -6,13 +6,15 @@ Nothing here touches storage or imports Airflow: DAG files read these at parse t
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("f1_macro", "accuracy")
@@ -32,7 +34,6 @@ class Settings:
 
     data_url: str
     config_file: Path
-    suite_file: Path
     inbox_queue: str | None = None
 
     @classmethod
@@ -41,7 +42,6 @@ class Settings:
         return cls(
             data_url=normalise_data_url(env.get("PIPELINE_DATA_URL") or str(REPO_ROOT / "data")),
             config_file=Path(env.get("PIPELINE_CONFIG") or REPO_ROOT / "pipeline.toml").resolve(),
-            suite_file=REPO_ROOT / "expectations" / "raw.json",
             inbox_queue=env.get("PIPELINE_INBOX_QUEUE") or None,
         )
 
@@ -63,8 +63,53 @@ def normalise_data_url(url: str) -> str:
     return str(Path(url).expanduser().resolve())
 
 
+FEATURE_KINDS = ("numeric", "categorical")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What the data is: the one place the pipeline learns column names and classes.
+
+    ``suite`` and ``seed`` are resolved against the parameters file's folder."""
+
+    name: str
+    target: str
+    features: dict[str, str]  # column -> "numeric" | "categorical", in the file's order
+    suite: Path
+    identifiers: tuple[str, ...] = ()
+    seed: Path | None = None
+    class_labels: dict[str, str] = field(default_factory=dict)  # display names of coded classes
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def numeric(self) -> list[str]:
+        return [c for c, kind in self.features.items() if kind == "numeric"]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c for c, kind in self.features.items() if kind == "categorical"]
+
+    def label(self, value: Any) -> str:
+        """How a class is shown to people: its configured label, else the value itself."""
+        return self.class_labels.get(str(value), str(value))
+
+    @property
+    def fingerprint(self) -> str:
+        """The schema a data root's rows follow: target and features with their kinds.
+        The suite (ranges, allowed values) may change; this may not."""
+        schema = {"target": self.target, "features": sorted(self.features.items())}
+        return "d-" + hashlib.sha256(json.dumps(schema).encode()).hexdigest()[:16]
+
+    def identity(self) -> dict[str, str]:
+        return {"name": self.name, "fingerprint": self.fingerprint}
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
+    dataset: Dataset | None = None  # always set by load_config
     test_size: float = 0.2
     seed: int = 42
     estimator: str = "sklearn.ensemble.RandomForestClassifier"
@@ -111,7 +156,27 @@ class _Promotion(_Table):
     max_eval_rows: int = Field(0, ge=0)
 
 
+class _Dataset(_Table):
+    name: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    features: dict[str, Literal[FEATURE_KINDS]] = Field(min_length=1)
+    identifiers: list[str] = Field(default_factory=list)
+    suite: str = Field(min_length=1)
+    seed: str | None = None
+    class_labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _columns_do_not_overlap(self) -> _Dataset:
+        roles = [("target", [self.target]), ("features", list(self.features)), ("identifiers", self.identifiers)]
+        for i, (role, names) in enumerate(roles):
+            for other, other_names in roles[i + 1 :]:
+                if both := sorted(set(names) & set(other_names)):
+                    raise ValueError(f"column(s) {both} are listed as both {role} and {other}: a column has one role")
+        return self
+
+
 class _ParametersFile(_Table):
+    dataset: _Dataset
     split: _Split = Field(default_factory=_Split)
     model: _Model = Field(default_factory=_Model)
     label_check: _LabelCheck = Field(default_factory=_LabelCheck)
@@ -120,14 +185,26 @@ class _ParametersFile(_Table):
 
 def _explain(error: dict[str, Any], known: dict[str, Any]) -> str:
     """One problem of the file, as a person would fix it."""
-    *tables, name = (str(part) for part in error["loc"])
-    key = ".".join([*tables, name])
+    *tables, name = [str(part) for part in error["loc"]] or [""]
+    key = ".".join(p for p in [*tables, name] if p)
+    if error["type"] == "missing" and key == "dataset":
+        return "no [dataset] table: say what the data is (make one from a sample with `pipeline dataset`)"
+    if error["type"] == "missing":
+        return f"'{key}' is missing"
+    if error["type"] == "value_error":
+        return f"[{key}]: {error['msg'].removeprefix('Value error, ')}"
     if error["type"] != "extra_forbidden":
         return f"'{key}': {error['msg']} (got {error.get('input')!r})"
     for table in tables:
         known = known.get(table, {}) if isinstance(known, dict) else {}
     close = difflib.get_close_matches(name, list(known), n=1)
     return f"unknown key '{key}'" + (f" (did you mean '{'.'.join([*tables, close[0]])}'?)" if close else "")
+
+
+def _known_keys(annotation: Any) -> dict[str, Any]:
+    """The keys a table accepts (for "did you mean"), nested tables as dicts."""
+    fields = getattr(annotation, "model_fields", None) or {}
+    return {name: _known_keys(info.annotation) for name, info in fields.items()}
 
 
 def load_config(path: Path) -> PipelineConfig:
@@ -139,10 +216,25 @@ def load_config(path: Path) -> PipelineConfig:
     try:
         parsed = _ParametersFile.model_validate(raw)
     except ValidationError as exc:
-        known = _ParametersFile().model_dump()
+        known = {name: _known_keys(info.annotation) for name, info in _ParametersFile.model_fields.items()}
         problems = "; ".join(_explain(e, known) for e in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None
+    folder = path.resolve().parent
+    ds = parsed.dataset
+    dataset = Dataset(
+        name=ds.name,
+        target=ds.target,
+        features=dict(ds.features),
+        suite=folder / ds.suite,
+        identifiers=tuple(ds.identifiers),
+        seed=None if ds.seed is None else folder / ds.seed,
+        class_labels=ds.class_labels,
+    )
+    for role, file in (("suite", dataset.suite), ("seed", dataset.seed)):
+        if file is not None and not file.is_file():
+            raise ConfigError(f"{path}: [dataset] {role} file {file} does not exist (paths are relative to the parameters file)")
     return PipelineConfig(
+        dataset=dataset,
         test_size=parsed.split.test_size,
         seed=parsed.split.seed,
         estimator=parsed.model.estimator,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.schema import CLASS_NAMES, FEATURE_COLUMNS, TARGET_COLUMN
+from tasks.config import Dataset
 
 
 class SuiteLoadError(RuntimeError):
@@ -82,7 +82,9 @@ def build_suite(suite_json: dict[str, Any]):  # -> gx.ExpectationSuite
     return suite
 
 
-def validate_frame(frame: pd.DataFrame, suite_json: dict[str, Any], *, data_docs_dir: Path | None = None) -> BatchValidation:
+def validate_frame(
+    frame: pd.DataFrame, suite_json: dict[str, Any], dataset: Dataset, *, data_docs_dir: Path | None = None
+) -> BatchValidation:
     """Run the suite on one frame in a fresh ephemeral GX context.
 
     With ``data_docs_dir``, a failing result is also rendered there as GX Data Docs.
@@ -127,7 +129,7 @@ def validate_frame(frame: pd.DataFrame, suite_json: dict[str, Any], *, data_docs
         checks_run=len(gx_result["results"]),
         problems=problems,
         gx_result=gx_result,
-        fixes=suggest_fixes(problems, frame) if problems else [],
+        fixes=suggest_fixes(problems, frame, dataset) if problems else [],
         data_docs_page=page.relative_to(data_docs_dir).as_posix() if page else None,
     )
 
@@ -161,25 +163,44 @@ def root_causes_first(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(problems, key=lambda p: (bool(p.get("caused_by")), rank.get(p["expectation"], 2)))
 
 
-def suggest_fixes(problems: list[dict[str, Any]], frame: pd.DataFrame) -> list[str]:
-    """Fixes for the mistakes people make most: renamed or extra columns, class names
-    instead of class numbers, decimal commas."""
+def suggest_fixes(problems: list[dict[str, Any]], frame: pd.DataFrame, dataset: Dataset) -> list[str]:
+    """Fixes for the mistakes people make most: no header row, renamed or extra columns,
+    the classes in a differently named column, class names instead of codes, decimal commas."""
     fixes = []
+    classes = _allowed_classes(problems, dataset)
     for p in problems:
         missing, extra = p.get("missing_columns", []), p.get("unexpected_columns", [])
+        expected = p.get("expected_columns") or []
+        if expected and not set(expected) & set(frame.columns) and any(_is_number(c) for c in frame.columns):
+            fixes.append(
+                f"the first row looks like data, not column names ({', '.join(map(str, list(frame.columns)[:4]))}, ...): "
+                f"add a header row: {','.join(expected)}"
+            )
+            continue
         renames = {m: c[0] for m in missing if (c := difflib.get_close_matches(m, extra, n=1, cutoff=0.5))}
+        if (
+            dataset.target in missing
+            and dataset.target not in renames
+            and (holder := _column_holding(frame, extra, classes, dataset))
+        ):
+            renames[dataset.target] = holder
         fixes += [f"rename column '{old}' to '{new}'" for new, old in renames.items()]
         if leftover := [c for c in extra if c not in renames.values()]:
             fixes.append(
-                f"remove the extra column(s) {leftover} (training data has exactly the suite's columns; "
-                "`make predict` keeps extra columns such as an id)"
+                f"remove the extra column(s) {leftover} (or list them in pipeline.toml [dataset] identifiers, "
+                "if they identify rows)"
             )
-        if p.get("column") == TARGET_COLUMN and p["expectation"] == "expect_column_values_to_be_in_set":
-            if set(p["sample_unexpected_values"]) & set(CLASS_NAMES.values()):
-                fixes.append("write the classes as numbers, not names: " + ", ".join(f"{n}={i}" for i, n in CLASS_NAMES.items()))
+        if p.get("column") == dataset.target and p["expectation"] == "expect_column_values_to_be_in_set":
+            fixes += _class_label_fix(p["sample_unexpected_values"], dataset)
+    if dataset.target not in frame.columns:
+        holder = next(
+            (c for c in frame.columns if c not in dataset.features and _holds_classes(frame[c], classes, dataset)), None
+        )
+        if holder is not None:
+            fixes += _class_label_fix(frame[holder].dropna().astype(str).unique()[:20].tolist(), dataset)
     commas = [
         c
-        for c in FEATURE_COLUMNS
+        for c in dataset.numeric
         if c in frame.columns
         and frame[c].dtype.kind not in "iufb"
         and frame[c].dropna().astype(str).head(100).map(lambda v: bool(DECIMAL_COMMA.match(v))).any()
@@ -188,6 +209,41 @@ def suggest_fixes(problems: list[dict[str, Any]], frame: pd.DataFrame) -> list[s
         sample = frame[commas[0]].dropna().astype(str).iloc[0]
         fixes.append(f"the numbers use decimal commas (e.g. '{sample}' in {commas}): export with '.' as the decimal separator")
     return list(dict.fromkeys(fixes))
+
+
+def _is_number(text: Any) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def _allowed_classes(problems: list[dict[str, Any]], dataset: Dataset) -> set[str]:
+    """The classes the suite allows in the target column, as text."""
+    allowed = {str(v) for p in problems if p.get("column") == dataset.target for v in p.get("value_set") or []}
+    return allowed or set(dataset.class_labels)
+
+
+def _holds_classes(values: pd.Series, classes: set[str], dataset: Dataset) -> bool:
+    """Do these values look like the target's classes (as codes, or as their labels)?"""
+    seen = {str(v) for v in values.dropna().unique()[:1000]}
+    if not seen:
+        return False
+    text = {v.removesuffix(".0") for v in seen}
+    return text <= classes or seen <= set(dataset.class_labels.values())
+
+
+def _column_holding(frame: pd.DataFrame, names: list[str], classes: set[str], dataset: Dataset) -> str | None:
+    return next((c for c in names if c in frame.columns and _holds_classes(frame[c], classes, dataset)), None)
+
+
+def _class_label_fix(values: list[Any], dataset: Dataset) -> list[str]:
+    """Class names where the data set writes class codes: say the mapping."""
+    if dataset.class_labels and {str(v) for v in values} & set(dataset.class_labels.values()):
+        mapping = ", ".join(f"{label}={code}" for code, label in dataset.class_labels.items())
+        return [f"write the classes as their codes, not names: {mapping}"]
+    return []
 
 
 def _sample(values: list[Any] | None, n: int = 5) -> list[Any]:
@@ -213,6 +269,9 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
     pct = res.get("unexpected_percent")
     sample = _sample(res.get("partial_unexpected_list"))
     observed = res.get("observed_value")
+    # Rows as a spreadsheet numbers them (the header is row 1), so a big file can be fixed.
+    rows = [int(i) + 2 for i in (res.get("partial_unexpected_index_list") or [])[:5] if isinstance(i, int)]
+    where = f" (row(s) {', '.join(map(str, rows))}{', ...' if (unexpected or 0) > len(rows) else ''} of the file)" if rows else ""
 
     missing: list[str] = []
     extra: list[str] = []
@@ -229,7 +288,11 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
     elif kind == "expect_table_columns_to_match_set":
         got = list(observed or [])
         missing = [c for c in kw["column_set"] if c not in got]
-        problem = f"columns do not match: missing {missing}"
+        if kw.get("exact_match", True) is not False:
+            extra = [c for c in got if c not in kw["column_set"]]
+        problem = "columns do not match: " + ", ".join(
+            f"{what} {names}" for what, names in (("missing", missing), ("unexpected", extra)) if names
+        )
     elif errors and not res:
         problem = (
             f"column '{column}' could not be checked ({errors[0]})" if column else f"{kind} could not be evaluated ({errors[0]})"
@@ -242,12 +305,15 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
         allowed = kw.get("type_list") or [kw.get("type_")]
         problem = f"column '{column}' has type {observed}, expected one of {allowed} (non-numeric values?)"
     elif kind == "expect_column_values_to_not_be_null":
-        problem = f"column '{column}' has {unexpected} empty value(s) ({pct:.1f}%)"
+        tolerated = f", at most {100 * (1 - kw['mostly']):.0f}% tolerated" if kw.get("mostly") else ""
+        problem = f"column '{column}' has {unexpected} empty value(s) ({pct:.1f}%{tolerated}){where}"
     elif kind == "expect_column_values_to_be_between":
         lo, hi = kw.get("min_value"), kw.get("max_value")
-        problem = f"column '{column}' has {unexpected} value(s) outside ({lo}, {hi}], e.g. {sample}"
+        problem = f"column '{column}' has {unexpected} value(s) outside {'(' if kw.get('strict_min') else '['}{lo}, {hi}], e.g. {sample}{where}"
     elif kind == "expect_column_values_to_be_in_set":
-        problem = f"column '{column}' has {unexpected} value(s) not in {kw.get('value_set')}, e.g. {sample}"
+        allowed = kw.get("value_set") or []
+        shown = f"{allowed[:12]}{' and ' + str(len(allowed) - 12) + ' more' if len(allowed) > 12 else ''}"
+        problem = f"column '{column}' has {unexpected} value(s) not in {shown}, e.g. {sample}{where}"
     elif kind == "expect_column_pair_values_a_to_be_greater_than_b":
         problem = f"{unexpected} row(s) where '{kw['column_A']}' is not greater than '{kw['column_B']}' ({pct:.1f}%)"
     else:
@@ -260,6 +326,9 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
         "column_pair": [c for c in (kw.get("column_A"), kw.get("column_B")) if c],
         "missing_columns": missing,
         "unexpected_columns": extra,
+        "expected_columns": list(kw.get("column_set") or kw.get("column_list") or []),
+        "value_set": kw.get("value_set"),
+        "rows": rows,
         "problem": problem,
         "why_it_matters": meta.get("intent"),
         "observed_value": observed,
@@ -270,18 +339,19 @@ def describe_failure(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def scoring_suite(suite_json: dict[str, Any], *, with_target: bool) -> dict[str, Any]:
-    """The raw-data suite, minus what only labelled data can satisfy."""
-    columns = [*FEATURE_COLUMNS, TARGET_COLUMN] if with_target else FEATURE_COLUMNS
+def scoring_suite(suite_json: dict[str, Any], dataset: Dataset, *, with_target: bool) -> dict[str, Any]:
+    """The raw-data suite for data to score: the features are required, the target only if
+    the file has it, identifiers and any other column (kept in the output) are allowed."""
+    columns = [*dataset.feature_columns, dataset.target] if with_target else dataset.feature_columns
     expectations = []
     for exp in suite_json["expectations"]:
         kwargs = dict(exp["kwargs"])
-        if kwargs.get("column") == TARGET_COLUMN and not with_target:
+        if not with_target and dataset.target in (kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B")):
             continue
-        if exp["type"] == "expect_table_columns_to_match_ordered_list":
-            # Data to score may carry keys (an id) that come back in the output: require the
-            # measurement columns, allow others.
+        if exp["type"] in ("expect_table_columns_to_match_ordered_list", "expect_table_columns_to_match_set"):
             exp = {**exp, "type": "expect_table_columns_to_match_set"}
             kwargs = {"column_set": columns, "exact_match": False}
+        if kwargs.get("column") in dataset.identifiers:
+            continue
         expectations.append({**exp, "kwargs": kwargs})
     return {**suite_json, "name": f"{suite_json['name']}_scoring", "expectations": expectations}

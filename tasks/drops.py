@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -52,6 +53,11 @@ def read_drop(path: Path, *, display_name: str | None = None) -> pd.DataFrame:
                     "as CSV with ',' between values and '.' as the decimal separator"
                 )
         raise UnreadableDrop(f"the header has a single column ({header[0]!r}); expected comma-separated values")
+    if all(looks_like_number(h) for h in header if h.strip()):
+        shown = ", ".join(h.strip() for h in header[:4])
+        raise UnreadableDrop(
+            f"the first row looks like data, not column names ({shown}, ...): add a header row with the data set's column names"
+        )
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
         raise UnreadableDrop(f"the header repeats column name(s) {duplicated}")
@@ -72,6 +78,39 @@ def read_drop(path: Path, *, display_name: str | None = None) -> pd.DataFrame:
     if frame.empty:
         raise UnreadableDrop("the file has a header but no data rows")
     return frame
+
+
+def row_fingerprint(frame: pd.DataFrame) -> str:
+    """sha256 of the rows as parsed: the same whatever the encoding (BOM, CRLF, quoting),
+    the order of the columns or of the rows, and whether a number was written 5 or 5.0."""
+    import hashlib
+
+    import numpy as np
+
+    columns = sorted(str(c) for c in frame.columns)
+    normal = frame.set_axis([str(c) for c in frame.columns], axis=1)[columns]
+    normal = normal.astype({c: "float64" for c in columns if normal[c].dtype.kind in "iuf"})
+    rows = np.sort(pd.util.hash_pandas_object(normal, index=False).to_numpy())
+    digest = hashlib.sha256("\x1f".join(columns).encode())
+    digest.update(rows.tobytes())
+    return digest.hexdigest()
+
+
+def without_index_column(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """Drop a leading unnamed integer column: the row index pandas' ``to_csv`` writes by
+    default. Returns the frame and a note saying what was dropped (``None``: nothing)."""
+    first = frame.columns[0]
+    unnamed = str(first).strip() == "" or str(first).startswith("Unnamed: 0")
+    if not unnamed or frame[first].dtype.kind not in "iu" or not frame[first].is_unique:
+        return frame, None
+    return frame.drop(columns=[first]), "dropped the first column: unnamed and holding unique integers, a pandas row index"
+
+
+NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def looks_like_number(text: str) -> bool:
+    return bool(NUMBER.match(text))
 
 
 def _not_utf8(exc: UnicodeDecodeError) -> str:

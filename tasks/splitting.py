@@ -9,12 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.config import PipelineConfig
-from tasks.schema import FEATURE_COLUMNS, TARGET_COLUMN
+from tasks.config import Dataset, PipelineConfig
+from tasks.modeling import feature_frame
 from tasks.store import Store
 from tasks.store.features import split_key
-
-DTYPES = {**{c: "float64" for c in FEATURE_COLUMNS}, TARGET_COLUMN: "int64"}
 
 
 def stratified_order(positions: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -29,14 +27,14 @@ def stratified_order(positions: np.ndarray, target: np.ndarray) -> np.ndarray:
     return positions[np.argsort((rank + 0.5) / counts[inverse], kind="stable")]
 
 
-def split_batch(frame: pd.DataFrame, *, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified split of one batch, each part in stratified order; classes too small to
-    stratify go to train. Works on row positions and takes each part once (a 10^7-row batch
-    is copied twice, not five times)."""
+def split_batch(frame: pd.DataFrame, dataset: Dataset, *, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified split of one batch's features and target (identifiers and other columns
+    stay in the raw batch), each part in stratified order; classes too small to stratify go
+    to train. Works on row positions and takes each part once."""
     from sklearn.model_selection import train_test_split
 
-    frame = frame[list(DTYPES)].astype(DTYPES)
-    target = frame[TARGET_COLUMN].to_numpy()
+    frame = feature_frame(frame, dataset).assign(**{dataset.target: frame[dataset.target]})
+    target = frame[dataset.target].to_numpy()
     classes, counts = np.unique(target, return_counts=True)
     splittable = np.isin(target, classes[counts >= 2])
     part, rest = np.flatnonzero(splittable), np.flatnonzero(~splittable)
@@ -47,8 +45,8 @@ def split_batch(frame: pd.DataFrame, *, test_size: float, seed: int) -> tuple[pd
     return frame.iloc[stratified_order(np.concatenate([train, rest]), target)], frame.iloc[stratified_order(test, target)]
 
 
-def class_counts(frame: pd.DataFrame) -> dict[str, int]:
-    return {str(k): int(v) for k, v in frame[TARGET_COLUMN].value_counts().sort_index().items()}
+def class_counts(frame: pd.DataFrame, target: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in frame[target].value_counts().sort_index().items()}
 
 
 def store_split(store: Store, batch_id: str, frame: pd.DataFrame, config: PipelineConfig) -> dict[str, Any]:
@@ -56,15 +54,15 @@ def store_split(store: Store, batch_id: str, frame: pd.DataFrame, config: Pipeli
     key = split_key(config.test_size, config.seed)
     if (done := store.features.split(key, batch_id)) is not None:
         return done
-    train, test = split_batch(frame, test_size=config.test_size, seed=config.seed)
+    train, test = split_batch(frame, config.dataset, test_size=config.test_size, seed=config.seed)
     return store.features.commit_split(
         key,
         batch_id,
         train,
         test,
         {
-            "class_counts_train": class_counts(train),
-            "class_counts_test": class_counts(test),
+            "class_counts_train": class_counts(train, config.dataset.target),
+            "class_counts_test": class_counts(test, config.dataset.target),
             "test_size": config.test_size,
             "seed": config.seed,
         },

@@ -26,8 +26,10 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the benchmark scripts' tests import them
 
-SUITE_FILE = REPO_ROOT / "expectations" / "raw.json"
+SUITE_FILE = REPO_ROOT / "expectations" / "iris.json"
 CONFIG_FILE = REPO_ROOT / "pipeline.toml"
+IRIS_SEED = REPO_ROOT / "examples" / "iris" / "iris.csv"
+IRIS_COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)", "target"]
 BACKENDS = ["local", "s3"]
 
 
@@ -77,9 +79,18 @@ def iris() -> pd.DataFrame:
 
 def iris_sample(n: int, seed: int) -> pd.DataFrame:
     """A valid iris-like batch: real iris rows, resampled, so each has new content."""
-    from tasks.stack.harness import iris_rows
+    from tasks.stack.harness import resampled_rows
 
-    return iris_rows(n, seed)
+    return resampled_rows(IRIS_SEED, n, seed)
+
+
+def iris_config_text() -> str:
+    """The repo's parameters file with its suite and seed paths made absolute, to copy
+    elsewhere and change."""
+    text = CONFIG_FILE.read_text()
+    for path in ("expectations/iris.json", "examples/iris/iris.csv"):
+        text = text.replace(f'"{path}"', f'"{REPO_ROOT / path}"')
+    return text
 
 
 def csv_bytes(frame: pd.DataFrame, **kwargs) -> bytes:
@@ -104,7 +115,7 @@ def featured(store, config) -> SimpleNamespace:
     from tasks.stages.ingest import ingest
     from tasks.stages.split import build_features
 
-    ingest(store)
+    ingest(store, seed=IRIS_SEED)
     for manifest in store.batches.committed():
         store.batches.mark_validated(manifest["batch_id"], {"suite": "test"})
     build_features(store, config)

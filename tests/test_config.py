@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CONFIG_FILE, REPO_ROOT
+from conftest import CONFIG_FILE, REPO_ROOT, iris_config_text
 
 from tasks.config import Settings, load_config
 
@@ -21,7 +21,7 @@ def test_the_default_model_is_a_seeded_random_forest_of_100_trees():
 
 @pytest.mark.parametrize(("line", "error"), [('metric = "recall"', "promotion.metric"), ("test_size = 1.5", "test_size")])
 def test_invalid_values_are_refused(tmp_path, line, error):
-    text = CONFIG_FILE.read_text()
+    text = iris_config_text()
     key = line.split(" = ")[0]
     text = "\n".join(line if row.startswith(f"{key} =") else row for row in text.splitlines())
     (tmp_path / "p.toml").write_text(text)
@@ -84,7 +84,68 @@ def test_a_mistyped_or_wrong_key_is_an_error_naming_it(tmp_path, toml, message):
     assert str(refused.value).startswith(f"{tmp_path / 'p.toml'}: ") and message in str(refused.value)
 
 
-def test_an_empty_parameters_file_means_every_default(tmp_path):
-    (tmp_path / "p.toml").write_text("")
-    config = load_config(tmp_path / "p.toml")
+DATASET_ONLY = """
+[dataset]
+name = "tips"
+target = "smoker"
+identifiers = ["id"]
+suite = "suite.json"
+
+[dataset.features]
+total_bill = "numeric"
+day = "categorical"
+"""
+
+
+def _write(tmp_path, text: str):
+    (tmp_path / "suite.json").write_text('{"name": "s", "expectations": []}')
+    (tmp_path / "p.toml").write_text(text)
+    return tmp_path / "p.toml"
+
+
+def test_a_dataset_table_alone_means_every_other_default(tmp_path):
+    config = load_config(_write(tmp_path, DATASET_ONLY))
     assert (config.test_size, config.metric, config.max_train_rows) == (0.2, "f1_macro", 0)
+    dataset = config.dataset
+    assert (dataset.name, dataset.target, dataset.identifiers, dataset.seed) == ("tips", "smoker", ("id",), None)
+    assert dataset.numeric == ["total_bill"] and dataset.categorical == ["day"]
+    assert dataset.suite == tmp_path / "suite.json"  # relative to the parameters file, not the working folder
+
+
+def test_a_file_without_a_dataset_table_says_how_to_make_one(tmp_path):
+    from tasks.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"no \[dataset\] table: .*`pipeline dataset`"):
+        load_config(_write(tmp_path, "[split]\nseed = 1\n"))
+
+
+def test_the_fingerprint_follows_the_schema_not_the_suite_or_the_name_of_files(tmp_path):
+    base = load_config(_write(tmp_path, DATASET_ONLY)).dataset
+    other_suite = load_config(_write(tmp_path, DATASET_ONLY.replace('suite = "suite.json"', 'suite = "./suite.json"'))).dataset
+    other_kind = load_config(_write(tmp_path, DATASET_ONLY.replace('day = "categorical"', 'day = "numeric"'))).dataset
+    assert base.fingerprint == other_suite.fingerprint != other_kind.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("", ""), None),
+        (('day = "categorical"', 'day = "category"'), "'dataset.features.day': Input should be 'numeric' or 'categorical'"),
+        (('target = "smoker"', 'target = "day"'), "[dataset]: column(s) ['day'] are listed as both target and features"),
+        (('identifiers = ["id"]', 'identifiers = ["total_bill"]'), "listed as both features and identifiers"),
+        (('suite = "suite.json"', 'suite = "nowhere.json"'), "[dataset] suite file"),
+        (('name = "tips"', 'nmae = "tips"'), "unknown key 'dataset.nmae' (did you mean 'dataset.name'?)"),
+        (("[dataset]", "[data_set]"), "unknown key 'data_set' (did you mean 'dataset'?)"),
+        (('name = "tips"', ""), "'dataset.name' is missing"),
+    ],
+)
+def test_the_dataset_table_is_checked(tmp_path, change, message):
+    from tasks.config import ConfigError
+
+    path = _write(tmp_path, DATASET_ONLY.replace(*change))
+    if message is None:
+        load_config(path)
+        return
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert message in str(refused.value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 
 import pytest
-from conftest import CONFIG_FILE, SUITE_FILE, csv_bytes, everything, iris_sample
+from conftest import CONFIG_FILE, csv_bytes, everything, iris_sample
 
 from tasks.config import load_config
 from tasks.stages.evaluate import evaluate_pending
@@ -47,9 +47,9 @@ def _run_until_crash(fn, *args, **kwargs) -> None:
 def test_ingest_dying_before_the_manifest_leaves_no_visible_batch_and_the_rerun_commits_it(store, monkeypatch):
     store.inbox.add_claimed("a.csv", csv_bytes(iris_sample(20, seed=1)))
     crash_once(monkeypatch, store.backend, "write_json", "raw/*/manifest.json")
-    _run_until_crash(ingest, store, seed_if_empty=False)
+    _run_until_crash(ingest, store)
     assert store.batches.committed() == [] and len(store.inbox.pending()) == 1  # data written, not visible
-    result = ingest(store, seed_if_empty=False)
+    result = ingest(store)
     assert [b["file"] for b in result.new_batches] == ["a.csv"] and result.quarantined == []
     assert store.inbox.pending() == [] and len(store.batches.committed()) == 1
 
@@ -57,9 +57,9 @@ def test_ingest_dying_before_the_manifest_leaves_no_visible_batch_and_the_rerun_
 def test_ingest_dying_after_the_commit_is_finished_not_called_a_duplicate(store, monkeypatch):
     store.inbox.add_claimed("a.csv", csv_bytes(iris_sample(20, seed=2)))
     monkeypatch.setattr(store.inbox, "finish", lambda claim, **kw: (_ for _ in ()).throw(SimulatedCrash("finish")))
-    _run_until_crash(ingest, store, seed_if_empty=False)
+    _run_until_crash(ingest, store)
     monkeypatch.undo()
-    result = ingest(store, seed_if_empty=False)
+    result = ingest(store)
     assert [b["file"] for b in result.new_batches] == ["a.csv"] and result.quarantined == []
     assert store.quarantine.entries() == [] and store.inbox.pending() == []
     assert [k for k in everything(store) if k.endswith("a.csv")] == [f"archive/{result.new_batches[0]['batch_id']}/a.csv"]
@@ -68,9 +68,9 @@ def test_ingest_dying_after_the_commit_is_finished_not_called_a_duplicate(store,
 def test_a_quarantine_dying_before_its_reason_is_invisible_and_the_rerun_completes_it(store, monkeypatch):
     store.inbox.add_claimed("notes.txt", b"not a csv")
     crash_once(monkeypatch, store.backend, "write_json", "quarantine/*/reason.json")
-    _run_until_crash(ingest, store, seed_if_empty=False)
+    _run_until_crash(ingest, store)
     assert store.quarantine.entries() == []  # the copied original is there, but not committed
-    (q,) = ingest(store, seed_if_empty=False).quarantined
+    (q,) = ingest(store).quarantined
     assert [e["file"] for e in store.quarantine.entries()] == ["notes.txt"] and store.inbox.pending() == []
     assert q["quarantine_id"] == store.quarantine.entries()[0]["id"]  # the same folder, finished
 
@@ -79,11 +79,11 @@ def test_the_gate_dying_between_quarantine_and_removal_quarantines_once(store, m
     bad = iris_sample(20, seed=3)
     bad.loc[0, "target"] = 7
     store.inbox.add_claimed("bad.csv", csv_bytes(bad))
-    ingest(store, seed_if_empty=False)
+    ingest(store)
     crash_once(monkeypatch, store.backend, "delete", "raw/*/manifest.json")
-    _run_until_crash(validate_pending, store, SUITE_FILE, CONFIG)
+    _run_until_crash(validate_pending, store, CONFIG)
     assert len(store.batches.pending_validation()) == 1  # still in the data set: the rerun redoes it
-    again = validate_pending(store, SUITE_FILE, CONFIG)
+    again = validate_pending(store, CONFIG)
     assert [q["file"] for q in again.quarantined] == ["bad.csv"]
     assert store.batches.committed() == [] and [e["file"] for e in store.quarantine.entries()] == ["bad.csv"]
     assert [k for k in everything(store) if k.endswith("bad.csv")] == [

@@ -16,7 +16,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import REPO_ROOT, everything, iris_sample
+from conftest import REPO_ROOT, everything, iris_config_text, iris_sample
 
 from tasks.stack.harness import DAGS, LaunchedStack, wait_for
 from tasks.stack.services import port_is_free
@@ -32,7 +32,7 @@ def stack(request, tmp_path_factory):
     else:
         data_url = f"s3://{request.getfixturevalue('s3_server').new_bucket()}/data"
     config = root / "pipeline.toml"  # the stack's own copy: a test edits it
-    config.write_text((REPO_ROOT / "pipeline.toml").read_text())
+    config.write_text(iris_config_text())
     with LaunchedStack(root, data_url, env={"PIPELINE_CONFIG": str(config)}).started() as running:
         running.config = config
         yield running

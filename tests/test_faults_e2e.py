@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import psutil
 import pytest
-from conftest import CONFIG_FILE, iris_sample
+from conftest import iris_config_text, iris_sample
 
 from tasks.stack.harness import DAGS, LaunchedStack, wait_for
 from tasks.store import open_store
@@ -142,7 +142,7 @@ def test_kill_9_of_the_triggerer_right_after_a_drop(world):
 
 def test_kill_9_of_a_running_train_task(world):
     slow_config = world.root / "slow-training.toml"  # long enough to be caught running
-    slow_config.write_text(CONFIG_FILE.read_text().replace("n_estimators = 100", "n_estimators = 4000"))
+    slow_config.write_text(iris_config_text().replace("n_estimators = 100", "n_estimators = 4000"))
     with stack_on(world, PIPELINE_CONFIG=str(slow_config)) as stack:
         before = stack.run_ids()
         drop(world, "train_gets_killed.csv", iris_sample(30, seed=600).to_csv(index=False))

@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 import pandas as pd
-from conftest import csv_bytes, iris_sample
+from conftest import CONFIG_FILE, IRIS_COLUMNS, csv_bytes, iris_sample
 
-from tasks.schema import FEATURE_COLUMNS, TARGET_COLUMN
+from tasks.config import load_config
 from tasks.splitting import split_batch
 from tasks.stages.ingest import ingest
 from tasks.stages.split import build_features, fingerprint
 
+DATASET = load_config(CONFIG_FILE).dataset
+
 
 def _validated_batch(store, name: str, frame: pd.DataFrame) -> str:
     store.inbox.add_claimed(name, csv_bytes(frame))
-    (batch,) = ingest(store, seed_if_empty=False).new_batches
+    (batch,) = ingest(store).new_batches
     store.batches.mark_validated(batch["batch_id"], {"suite": "test"})
     return batch["batch_id"]
 
 
 def test_split_is_stratified_and_deterministic(iris):
-    train, test = split_batch(iris, test_size=0.2, seed=42)
-    again_train, again_test = split_batch(iris, test_size=0.2, seed=42)
+    train, test = split_batch(iris, DATASET, test_size=0.2, seed=42)
+    again_train, again_test = split_batch(iris, DATASET, test_size=0.2, seed=42)
     assert len(test) == 30 and len(train) == 120
-    assert test[TARGET_COLUMN].value_counts().to_dict() == {0: 10, 1: 10, 2: 10}
+    assert test["target"].value_counts().to_dict() == {0: 10, 1: 10, 2: 10}
     pd.testing.assert_frame_equal(test, again_test)
-    assert str(train[FEATURE_COLUMNS[0]].dtype) == "float64" and str(train[TARGET_COLUMN].dtype) == "int64"
+    assert str(train[IRIS_COLUMNS[0]].dtype) == "float64" and str(train["target"].dtype) == "int64"
 
 
 def test_a_batch_too_small_to_stratify_goes_to_train():
-    train, test = split_batch(iris_sample(2, seed=1), test_size=0.2, seed=42)
+    train, test = split_batch(iris_sample(2, seed=1), DATASET, test_size=0.2, seed=42)
     assert len(train) == 2 and test.empty
 
 
@@ -89,11 +91,11 @@ def test_each_batch_is_split_once_and_a_feature_set_only_lists_the_splits(store,
 
 
 def test_a_split_is_in_stratified_order_so_any_head_is_a_stratified_sample(iris):
-    train, test = split_batch(iris, test_size=0.2, seed=42)
+    train, test = split_batch(iris, DATASET, test_size=0.2, seed=42)
     for part in (train, test):
         n = len(part)
         for head in (3, 9, n // 2):
-            counts = part[TARGET_COLUMN].iloc[:head].value_counts()
+            counts = part["target"].iloc[:head].value_counts()
             assert counts.max() - counts.min() <= 1, (head, counts.to_dict())
 
 
@@ -109,7 +111,7 @@ def test_a_sample_takes_each_batch_in_proportion_and_sums_to_the_cap(store, conf
     sample = store.features.sample(manifest, "train", 240)
     everything = store.features.read(manifest, "train")
     assert len(sample) == 240 and len(everything) == manifest["rows_train"] == 960
-    share = sample[TARGET_COLUMN].value_counts(normalize=True) - everything[TARGET_COLUMN].value_counts(normalize=True)
+    share = sample["target"].value_counts(normalize=True) - everything["target"].value_counts(normalize=True)
     assert share.abs().max() <= 2 / 240, share  # class shares as in the whole, within a row per batch
     # a head of each batch's file: the first 60 rows come from the first batch
     pd.testing.assert_frame_equal(sample.iloc[:60].reset_index(drop=True), everything.iloc[:60].reset_index(drop=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SUITE_FILE, csv_bytes, iris_sample
+from conftest import IRIS_SEED, csv_bytes, iris_sample
 
 from tasks.stages.evaluate import evaluate_pending
 from tasks.stages.ingest import ingest
@@ -16,8 +16,8 @@ from tasks.stages.validate import validate_pending
 
 def _drop_and_gate(store, config, name: str, frame):
     store.inbox.add_claimed(name, csv_bytes(frame))
-    ingest(store, seed_if_empty=False)
-    return validate_pending(store, SUITE_FILE, config)
+    ingest(store)
+    return validate_pending(store, config)
 
 
 def _full_run(store, config):
@@ -43,8 +43,8 @@ def _shuffled(n: int, seed: int):
 
 def test_without_a_champion_the_check_is_skipped_and_says_so(store, config):
     store.inbox.add_claimed("seed.csv", csv_bytes(_shuffled(300, seed=1)))
-    ingest(store, seed_if_empty=False)
-    gate = validate_pending(store, SUITE_FILE, config)
+    ingest(store)
+    gate = validate_pending(store, config)
     (passed,) = gate.passed
     assert "skipped: no champion yet" in passed["label_check"]
     assert store.batches.validation(passed["batch_id"])["label_check"]["status"] == "skipped"
@@ -100,8 +100,8 @@ def test_a_batch_too_small_to_judge_is_let_through_and_says_so(with_champion):
 def test_one_shuffled_batch_no_longer_blocks_every_later_model(store, config):
     """The issue's scenario: iris seed, a good drop, a shuffled batch, then four good drops.
     Before the check, the shuffled rows entered the held-out set and every later model lost."""
-    ingest(store)
-    validate_pending(store, SUITE_FILE, config)
+    ingest(store, seed=IRIS_SEED)
+    validate_pending(store, config)
     _full_run(store, config)
     decisions = []
     drops = [("good-0", iris_sample(100, seed=10)), ("shuffled", _shuffled(300, seed=11))]

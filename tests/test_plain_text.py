@@ -40,7 +40,7 @@ def test_make_quarantine_prints_names_and_reasons_as_plain_text(store, monkeypat
     store.inbox.add_claimed("notes.txt", b"hello")
     from tasks.stages.ingest import ingest
 
-    ingest(store, seed_if_empty=False)
+    ingest(store)
     qid = store.quarantine.entries()[0]["id"]
     record = store.quarantine.reason(qid) | {"file": HOSTILE_NAME, "reason": "why\x1b[31m\nnext"}
     store.backend.write_json(f"quarantine/{qid}/reason.json", record)

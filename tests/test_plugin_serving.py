@@ -8,7 +8,7 @@ is replaced by a fixed user (the browser test covers the real login).
 from __future__ import annotations
 
 import pytest
-from conftest import SUITE_FILE, csv_bytes, everything, iris_sample
+from conftest import csv_bytes, everything, iris_sample
 
 from tasks.stages.ingest import ingest
 from tasks.stages.validate import validate_pending
@@ -43,8 +43,8 @@ def entries(store, config):
     for name, content in HOSTILE_DROPS.items():
         store.inbox.add_claimed(name, content)
     store.inbox.add_claimed("header.csv", csv_bytes(iris_sample(30, seed=5).rename(columns={"target": SCRIPT_HEADER})))
-    ingest(store, seed_if_empty=False)
-    validate_pending(store, SUITE_FILE, config)
+    ingest(store)
+    validate_pending(store, config)
     return {e["file"]: e for e in store.quarantine.entries()}
 
 

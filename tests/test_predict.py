@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import REPO_ROOT, SUITE_FILE, iris_sample
+from conftest import REPO_ROOT, iris_sample
 
 from tasks.stages.evaluate import evaluate_pending
 from tasks.stages.predict import RefusedInput, predict_csv
@@ -26,11 +26,11 @@ def test_scores_unlabelled_rows_with_the_champion(champion, tmp_path):
     rows = iris_sample(25, seed=5)
     src = tmp_path / "new.csv"
     rows.drop(columns="target").to_csv(src, index=False)
-    result = predict_csv(champion.store, src, tmp_path / "out.csv", SUITE_FILE)
+    result = predict_csv(champion.store, src, tmp_path / "out.csv", champion.config)
     out = pd.read_csv(tmp_path / "out.csv")
     assert result["model"] == "v0001" and len(out) == 25
-    assert (out["predicted_target"] == rows["target"]).mean() > 0.9
-    assert set(out["predicted_species"]) <= {"setosa", "versicolor", "virginica"}
+    assert (out["prediction"] == rows["target"]).mean() > 0.9
+    assert list(out.columns) == [*rows.columns.drop("target"), "prediction", "probability"]
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_refuses_input_that_fails_the_drop_checks(champion, tmp_path, csv, expec
     src = tmp_path / "bad.csv"
     src.write_text(csv)
     with pytest.raises(RefusedInput, match=expected):
-        predict_csv(champion.store, src, tmp_path / "out.csv", SUITE_FILE)
+        predict_csv(champion.store, src, tmp_path / "out.csv", champion.config)
     assert not (tmp_path / "out.csv").exists()
 
 
@@ -61,10 +61,10 @@ def test_extra_columns_such_as_an_id_are_kept_in_the_output(champion, tmp_path):
     rows = iris_sample(8, seed=7).drop(columns="target")
     rows.insert(0, "id", [f"plant-{i}" for i in range(8)])
     rows.to_csv(tmp_path / "keyed.csv", index=False)
-    predict_csv(champion.store, tmp_path / "keyed.csv", tmp_path / "out.csv", SUITE_FILE)
+    predict_csv(champion.store, tmp_path / "keyed.csv", tmp_path / "out.csv", champion.config)
     out = pd.read_csv(tmp_path / "out.csv")
     assert list(out["id"]) == [f"plant-{i}" for i in range(8)]
-    assert list(out.columns[-3:]) == ["predicted_target", "predicted_species", "probability"]
+    assert list(out.columns[-2:]) == ["prediction", "probability"]
 
 
 @pytest.mark.parametrize("given", ["missing.csv", ""], ids=["missing-file", "no-input"])

@@ -6,7 +6,7 @@ import dataclasses
 import threading
 
 import pytest
-from conftest import CONFIG_FILE, csv_bytes, iris_sample
+from conftest import CONFIG_FILE, csv_bytes, iris_config_text, iris_sample
 
 from tasks.config import load_config
 from tasks.modeling import make_pipeline
@@ -62,7 +62,7 @@ def test_a_tampered_model_file_is_refused_before_unpickling(featured):
 def test_the_config_file_switches_the_estimator(tmp_path, featured):
     config_file = tmp_path / "pipeline.toml"
     config_file.write_text(
-        CONFIG_FILE.read_text()
+        iris_config_text()
         .replace('"sklearn.ensemble.RandomForestClassifier"', '"sklearn.linear_model.LogisticRegression"')
         .replace("n_estimators = 100\n", "C = 0.5\nmax_iter = 500\n")
         .replace("n_jobs = 2\n", "")

@@ -4,7 +4,7 @@ a released batch comes back in, validated, with who/when/why recorded; both on b
 from __future__ import annotations
 
 import pytest
-from conftest import SUITE_FILE, csv_bytes, everything, iris_sample
+from conftest import csv_bytes, everything, iris_sample
 
 from tasks.stages.evaluate import evaluate_pending
 from tasks.stages.ingest import ingest
@@ -16,8 +16,8 @@ from tasks.stages.validate import validate_pending
 
 def _drop(store, config, name, frame):
     store.inbox.add_claimed(name, csv_bytes(frame))
-    (batch,) = ingest(store, seed_if_empty=False).new_batches
-    validate_pending(store, SUITE_FILE, config)
+    (batch,) = ingest(store).new_batches
+    validate_pending(store, config)
     return batch["batch_id"]
 
 
@@ -74,7 +74,7 @@ def test_a_batch_dropped_again_after_retraction_is_a_duplicate(two_batches):
     store = two_batches.store
     retract_batch(store, two_batches.team, "wrong export")
     store.inbox.add_claimed("team-again.csv", csv_bytes(iris_sample(60, seed=31)))
-    (q,) = ingest(store, seed_if_empty=False).quarantined
+    (q,) = ingest(store).quarantined
     assert "duplicate" in q["reason"]
 
 
@@ -82,8 +82,8 @@ def _quarantined_by_label_check(d) -> str:
     frame = iris_sample(200, seed=41)
     frame["target"] = frame["target"].map({0: 1, 1: 0, 2: 2})
     d.store.inbox.add_claimed("swapped.csv", csv_bytes(frame))
-    ingest(d.store, seed_if_empty=False)
-    (q,) = validate_pending(d.store, SUITE_FILE, d.config).quarantined
+    ingest(d.store)
+    (q,) = validate_pending(d.store, d.config).quarantined
     return q["quarantine_id"]
 
 
@@ -97,14 +97,14 @@ def test_a_released_batch_comes_back_validated_and_joins_the_data(two_batches):
     assert validation["released"]["by"] == "bob" and validation["released"]["overrode"]["stage"] == "label_check"
     assert store.backend.exists(f"archive/{qid}/swapped.csv")
     assert qid in [m["batch_id"] for m in store.batches.validated()]
-    assert validate_pending(store, SUITE_FILE, config).quarantined == []  # not judged again
+    assert validate_pending(store, config).quarantined == []  # not judged again
     assert qid in build_features(store, config).manifest["batches"]
 
 
 def test_only_batches_can_be_released(two_batches):
     store = two_batches.store
     store.inbox.add_claimed("notes.txt", b"not a csv")
-    (q,) = ingest(store, seed_if_empty=False).quarantined
+    (q,) = ingest(store).quarantined
     with pytest.raises(ValueError, match="holds no batch .* drop it again"):
         release_quarantined(store, q["quarantine_id"], "please")
     with pytest.raises(KeyError):

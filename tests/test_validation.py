@@ -7,11 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import CONFIG_FILE, SUITE_FILE, csv_bytes, everything, iris_sample
+from conftest import CONFIG_FILE, IRIS_COLUMNS, SUITE_FILE, csv_bytes, everything, iris_sample
 
 from tasks.config import load_config
 from tasks.contract import SuiteLoadError, build_suite, load_suite_json, validate_frame
-from tasks.schema import COLUMNS
 from tasks.stages.ingest import ingest
 from tasks.stages.validate import validate_pending
 
@@ -33,7 +32,7 @@ def test_a_suite_with_an_unknown_expectation_is_refused():
 
 
 def test_the_iris_seed_passes(iris):
-    outcome = validate_frame(iris, load_suite_json(SUITE_FILE))
+    outcome = validate_frame(iris, load_suite_json(SUITE_FILE), CONFIG.dataset)
     assert outcome.success, outcome.reason
     assert outcome.checks_run == len(load_suite_json(SUITE_FILE)["expectations"])
 
@@ -47,7 +46,6 @@ def _bad_cases() -> dict[str, tuple[bytes, str]]:
         csv_bytes(good.rename(columns={"sepal length (cm)": "sepal_length"})),
         "missing ['sepal length (cm)']",
     )
-    cases["reordered-columns"] = (csv_bytes(good[COLUMNS[::-1]]), "wrong order")
     nans = good.copy()
     nans.loc[[1, 5], "sepal width (cm)"] = np.nan
     cases["nans"] = (csv_bytes(nans), "'sepal width (cm)' has 2 empty value")
@@ -62,7 +60,7 @@ def _bad_cases() -> dict[str, tuple[bytes, str]]:
     cases["absurd"] = (csv_bytes(absurd), "'petal width (cm)' has 1 value(s) outside")
     labels = good.copy()
     labels.loc[[0, 1], "target"] = 7
-    cases["unknown-label"] = (csv_bytes(labels), "'target' has 2 value(s) not in [0, 1, 2]")
+    cases["unknown-label"] = (csv_bytes(labels), "'target' has 2 value(s) not in [0, 1, 2], e.g. ['7'] (row(s) 2, 3 of the file)")
     names = good.astype({"target": object})
     names["target"] = "setosa"
     cases["label-names"] = (csv_bytes(names), "'target' has type str")
@@ -73,7 +71,7 @@ def _bad_cases() -> dict[str, tuple[bytes, str]]:
 
 def _run_gate(store, name: str, content: bytes):
     store.inbox.add_claimed(name, content)
-    return ingest(store, seed_if_empty=False), validate_pending(store, SUITE_FILE, CONFIG)
+    return ingest(store), validate_pending(store, CONFIG)
 
 
 @pytest.mark.parametrize("case", list(_bad_cases()))
@@ -95,12 +93,27 @@ def test_bad_batches_are_quarantined_with_a_reason_naming_the_problem(store, cas
     assert not any(k.startswith(("raw/", "archive/")) for k in everything(store))  # moved out, nothing left behind
 
 
+def test_columns_in_another_order_pass_the_gate(store):
+    _, gate = _run_gate(store, "reordered.csv", csv_bytes(iris_sample(40, seed=7)[IRIS_COLUMNS[::-1]]))
+    assert [p["file"] for p in gate.passed] == ["reordered.csv"] and gate.quarantined == []
+
+
+def test_the_seaborn_export_is_told_both_fixes():
+    frame = iris_sample(40, seed=3)
+    frame = frame.assign(species=frame["target"].map({0: "setosa", 1: "versicolor", 2: "virginica"})).drop(columns="target")
+    outcome = validate_frame(frame, load_suite_json(SUITE_FILE), CONFIG.dataset)
+    assert outcome.fixes == [
+        "rename column 'species' to 'target'",
+        "write the classes as their codes, not names: setosa=0, versicolor=1, virginica=2",
+    ]
+
+
 def test_a_mixed_drop_quarantines_the_bad_and_passes_the_good(store):
     bad, _ = _bad_cases()["unknown-label"]
     store.inbox.add_claimed("good.csv", csv_bytes(iris_sample(30, seed=8)))
     store.inbox.add_claimed("bad.csv", bad)
-    ingest(store, seed_if_empty=False)
-    gate = validate_pending(store, SUITE_FILE, CONFIG)
+    ingest(store)
+    gate = validate_pending(store, CONFIG)
     assert [p["file"] for p in gate.passed] == ["good.csv"] and [q["file"] for q in gate.quarantined] == ["bad.csv"]
     assert gate.failure() is None  # something passed: the run goes on
     assert [m["batch_id"] for m in store.batches.validated()] == [gate.passed[0]["batch_id"]]
@@ -108,7 +121,7 @@ def test_a_mixed_drop_quarantines_the_bad_and_passes_the_good(store):
 
 def test_a_validated_batch_is_never_validated_again(store):
     _run_gate(store, "good.csv", csv_bytes(iris_sample(30, seed=9)))
-    again = validate_pending(store, SUITE_FILE, CONFIG)
+    again = validate_pending(store, CONFIG)
     assert again.passed == [] and again.quarantined == []
 
 
@@ -128,17 +141,27 @@ ROOT_CAUSES = {
         "rename column 'petal_width' to 'petal width (cm)'",
     ),
     "id-column": (
-        lambda f: f.assign(id=range(len(f)))[["id", *COLUMNS]],
+        lambda f: f.assign(id=range(len(f)))[["id", *IRIS_COLUMNS]],
         "columns do not match: unexpected ['id']",
         "remove the extra column(s) ['id']",
     ),
     "class-names": (
         lambda f: f.assign(target=f["target"].map({0: "setosa", 1: "versicolor", 2: "virginica"})),
         "column 'target' has type str",
-        "write the classes as numbers, not names: setosa=0, versicolor=1, virginica=2",
+        "write the classes as their codes, not names: setosa=0, versicolor=1, virginica=2",
+    ),
+    "seaborn-species-column": (
+        lambda f: f.assign(species=f["target"].map({0: "setosa", 1: "versicolor", 2: "virginica"})).drop(columns="target"),
+        "columns do not match: missing ['target'], unexpected ['species']",
+        "rename column 'species' to 'target'",
+    ),
+    "classes-in-another-column": (
+        lambda f: f.rename(columns={"target": "label"}),
+        "columns do not match: missing ['target'], unexpected ['label']",
+        "rename column 'label' to 'target'",
     ),
     "decimal-commas": (
-        lambda f: f.astype({c: str for c in COLUMNS[:4]}).replace(r"\.", ",", regex=True),
+        lambda f: f.astype({c: str for c in IRIS_COLUMNS[:4]}).replace(r"\.", ",", regex=True),
         "column 'sepal length (cm)' has type str",
         "the numbers use decimal commas",
     ),
@@ -148,7 +171,7 @@ ROOT_CAUSES = {
 @pytest.mark.parametrize("case", list(ROOT_CAUSES))
 def test_the_reason_leads_with_the_root_cause_and_says_how_to_fix_it(case):
     change, cause, fix = ROOT_CAUSES[case]
-    outcome = validate_frame(change(iris_sample(40, seed=3)), load_suite_json(SUITE_FILE))
+    outcome = validate_frame(change(iris_sample(40, seed=3)), load_suite_json(SUITE_FILE), CONFIG.dataset)
     assert not outcome.success
     assert outcome.reason.split(": ", 1)[1].startswith(cause), outcome.reason
     assert any(f.startswith(fix) for f in outcome.fixes) and fix in outcome.reason.split(". Fix: ", 1)[1]
@@ -159,10 +182,10 @@ def test_the_reason_leads_with_the_root_cause_and_says_how_to_fix_it(case):
 
 def test_knock_on_failures_of_a_missing_column_are_folded_under_it():
     outcome = validate_frame(
-        iris_sample(40, seed=3).rename(columns={"petal width (cm)": "petal_width"}), load_suite_json(SUITE_FILE)
+        iris_sample(40, seed=3).rename(columns={"petal width (cm)": "petal_width"}), load_suite_json(SUITE_FILE), CONFIG.dataset
     )
     (cause,) = outcome.causes
-    assert cause["expectation"] == "expect_table_columns_to_match_ordered_list"
+    assert cause["expectation"] == "expect_table_columns_to_match_set"
     assert len(outcome.problems) > 1 and all("petal width (cm)" in p["caused_by"] for p in outcome.problems[1:])
     assert f"(and {len(outcome.problems) - 1} check(s) that failed because of it)" in outcome.reason
 

@@ -12,7 +12,7 @@ keep working.
 """
 
 from tasks.orchestration.assets import QUARANTINE_NAME, QUARANTINED, ChainAssets, chain_assets, inbox_watchers
-from tasks.orchestration.dag_defaults import DAG_SETTINGS, files_already_claimed, retrain_requested, settings, store
+from tasks.orchestration.dag_defaults import DAG_SETTINGS, config, files_already_claimed, retrain_requested, settings, store
 from tasks.orchestration.inbox_trigger import InboxTrigger
 from tasks.orchestration.rejections import emit, fail_the_run, record_rejections, rejection_event, report_rejections_of
 
@@ -23,6 +23,7 @@ __all__ = [
     "ChainAssets",
     "InboxTrigger",
     "chain_assets",
+    "config",
     "emit",
     "fail_the_run",
     "files_already_claimed",

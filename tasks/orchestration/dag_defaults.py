@@ -28,11 +28,22 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+def config():
+    """The parameters file's settings (``PIPELINE_CONFIG``), read when a task asks."""
+    from tasks.config import load_config
+
+    return load_config(settings().config_file)
+
+
 def store():
-    """The store every task works on (``PIPELINE_DATA_URL``)."""
+    """The store every task works on (``PIPELINE_DATA_URL``), checked to hold the configured
+    data set: a task never mixes another data set's rows into it."""
     from tasks.store import open_store
 
-    return open_store(settings().data_url)
+    where = settings()
+    opened = open_store(where.data_url)
+    opened.dataset.bind(config().dataset.identity(), described_by=str(where.config_file))
+    return opened
 
 
 def files_already_claimed(context: dict[str, Any]) -> bool:

@@ -1,7 +1,7 @@
 """Drive a real stack from outside, as a person would: ``make run`` or ``make cluster`` in its own
 session (like a terminal's foreground job), bounded waits, drops on any backend, Ctrl-C, and
 a check that nothing is left behind. The end-to-end tests and the benchmarks share it; so do
-the DAG list and the iris-like rows they drop. Imports no Airflow."""
+the DAG list and the rows they drop (resampled from a data set's seed). Imports no Airflow."""
 
 from __future__ import annotations
 
@@ -28,24 +28,34 @@ CHAIN_TIMEOUT = 180
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = CHAIN_TIMEOUT, every: float = 0.5) -> Any:
+    """Poll ``check`` until it returns something true, for at most ``timeout`` seconds. A
+    request that fails on the way (an API busy past its timeout on a loaded machine) counts as
+    "not yet"; the last such error is named if the wait runs out."""
     deadline = time.monotonic() + timeout
+    last_error: OSError | None = None
     while time.monotonic() < deadline:
-        if result := check():
-            return result
+        try:
+            if result := check():
+                return result
+        except OSError as exc:  # URLError, timeouts, refused connections
+            last_error = exc
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(
+        f"timed out after {timeout:.0f} s waiting for {what}" + (f" (last error: {last_error})" if last_error else "")
+    )
 
 
-def iris_rows(n: int, seed: int, jitter: float = 0.0):
-    """``n`` valid iris rows: real ones resampled (new content each seed), optionally jittered
-    by a normal noise of ``jitter`` cm and rounded to 0.1 cm, as measured data would be."""
+def resampled_rows(source: Path, n: int, seed: int, jitter: float = 0.0):
+    """``n`` valid rows: the rows of the CSV ``source`` resampled (new content each seed),
+    their float columns optionally jittered by a normal noise of ``jitter`` and rounded to
+    0.1, as measured data would be."""
     import numpy as np
-    from sklearn.datasets import load_iris
+    import pandas as pd
 
-    frame = load_iris(as_frame=True).frame
+    frame = pd.read_csv(source)
     rows = frame.sample(n, replace=True, random_state=seed).reset_index(drop=True)
     if jitter:
-        features = rows.columns[:4]
+        features = [c for c in rows.columns if rows[c].dtype.kind == "f"]
         noise = np.random.default_rng(seed).normal(0, jitter, (n, len(features)))
         rows[features] = np.clip(rows[features].to_numpy() + noise, 0.1, None).round(1)
     return rows

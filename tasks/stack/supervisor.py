@@ -302,8 +302,8 @@ def _reap() -> None:
 
 def run_foreground(cluster: bool = False) -> int:
     """Start the stack, say where it is, supervise it until Ctrl-C or SIGTERM; the exit code."""
-    from tasks.config import Settings
-    from tasks.store import part_uri
+    from tasks.config import ConfigError, Settings, load_config
+    from tasks.store import open_store, part_uri
 
     home, port = airflow_home(), requested_port()
     profile = "cluster" if cluster else "local"
@@ -315,6 +315,12 @@ def run_foreground(cluster: bool = False) -> int:
         )
         return 1
     settings = Settings.from_env()
+    try:
+        dataset = load_config(settings.config_file).dataset
+    except (ConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    os.environ["PIPELINE_CONFIG"] = str(settings.config_file)  # absolute: components run elsewhere
     ports = {
         name: int(os.environ.get(f"PIPELINE_{name.upper()}_PORT", default))
         for name, default in (("postgres", 5433), ("redis", 6380), ("s3", 9100))
@@ -347,9 +353,20 @@ def run_foreground(cluster: bool = False) -> int:
             print("Starting PostgreSQL, Redis and the S3 server...", flush=True)
         stack.start_services()
         data_url = stack.data_url or settings.data_url
+        os.environ.update(stack.cluster_env)  # the cluster's S3 endpoint, to check the data root
+        # A data root holds one data set: refuse another before anything runs on it.
+        open_store(data_url).dataset.bind(dataset.identity(), described_by=str(settings.config_file))
         # Recorded before Airflow starts: a second launcher on this home refuses from now on.
-        RunningStack(pid=os.getpid(), url=stack.url, profile=profile, data_url=data_url, env=stack.cluster_env).write(home)
-        print(f"Data:         {data_url}\nPreparing the metadata DB...", flush=True)
+        RunningStack(
+            pid=os.getpid(),
+            url=stack.url,
+            profile=profile,
+            data_url=data_url,
+            config_file=str(settings.config_file),
+            env=stack.cluster_env,
+        ).write(home)
+        print(f"Data:         {data_url}  (data set '{dataset.name}', {settings.config_file})", flush=True)
+        print("Preparing the metadata DB...", flush=True)
         stack.migrate()
         stack.start()
         print(f"Starting {', '.join(stack.components)} (logs: {stack.log_dir})...", flush=True)

@@ -20,7 +20,6 @@ import numpy as np
 from tasks.config import PipelineConfig
 from tasks.modeling import features_and_target, score
 from tasks.results import StageResult
-from tasks.schema import CLASS_NAMES
 from tasks.store import Store
 from tasks.store.registry import ModelIntegrityError
 
@@ -40,6 +39,7 @@ class EvaluationResult(StageResult):
             "reason": last["reason"],
             "accuracy": round(last["challenger"]["accuracy"], 4),
             "f1_macro": round(last["challenger"]["f1_macro"], 4),
+            "roc_auc": round(last["challenger"]["roc_auc"], 4) if "roc_auc" in last["challenger"] else None,
             "champion_f1_macro": None if last["champion"] is None else round(last["champion"]["f1_macro"], 4),
             "test_rows": last["test_rows"],
             "evaluated": [m["version"] for m in self.judged],
@@ -83,11 +83,12 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
         raise FileNotFoundError(f"no feature set yet in {store.features.uri}")
     # Both models are judged on the same rows: every held-out row, or a bounded stratified
     # sample of them (max_eval_rows), so a drop's evaluation does not grow with the history.
-    X, y = features_and_target(store.features.sample(features, "test", config.max_eval_rows))
+    dataset = config.dataset
+    X, y = features_and_target(store.features.sample(features, "test", config.max_eval_rows), dataset)
     if len(y) == 0:
         raise ValueError(f"the held-out split of {features['fingerprint']} is empty: not enough data to evaluate")
     card = store.registry.card(version)
-    challenger = score(store.registry.load(version), X, y)
+    challenger = score(store.registry.load(version), X, y, dataset)
 
     champion_scores, champion_version, champion_note = None, None, None
     try:
@@ -99,7 +100,7 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
         champion_note = f"champion {champion['version']} was trained on retracted batch(es) {', '.join(retracted)}"
     elif champion is not None and champion["version"] != version:
         try:
-            champion_scores = score(store.registry.load(champion["version"]), X, y)
+            champion_scores = score(store.registry.load(champion["version"]), X, y, dataset)
             champion_version = champion["version"]
         except (ModelIntegrityError, ValueError, OSError) as exc:
             champion_note = f"champion {champion['version']} could not be loaded ({exc})"
@@ -117,6 +118,7 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
     now = datetime.now(UTC).isoformat(timespec="seconds")
     metrics = {
         "version": version,
+        "dataset": dataset.name,
         "evaluated_at": now,
         "features": features["fingerprint"],
         "test_rows": len(y),
@@ -131,7 +133,9 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
         "reason": reason,
         "model": {k: card[k] for k in ("estimator", "params", "rows_used", "train_seconds", "sha256")},
     }
-    png = confusion_matrix_png(np.array(challenger["confusion_matrix"]), title=f"{version} on {len(y)} held-out rows")
+    png = confusion_matrix_png(
+        np.array(challenger["confusion_matrix"]), challenger["classes"], title=f"{version} on {len(y)} held-out rows"
+    )
     store.reports.publish(version, metrics, {"confusion_matrix.png": png, "report.html": render_report(metrics, png).encode()})
     # The pointer before the record: a crash in between re-judges the version (now its own
     # champion) and promotes it again, instead of leaving a promoted version that is not champion.
@@ -141,7 +145,7 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
     return metrics
 
 
-def confusion_matrix_png(matrix: np.ndarray, *, title: str) -> bytes:
+def confusion_matrix_png(matrix: np.ndarray, classes: list[str], *, title: str) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,9 +153,7 @@ def confusion_matrix_png(matrix: np.ndarray, *, title: str) -> bytes:
     from sklearn.metrics import ConfusionMatrixDisplay
 
     fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=100)
-    ConfusionMatrixDisplay(matrix, display_labels=[CLASS_NAMES[k] for k in sorted(CLASS_NAMES)]).plot(
-        ax=ax, cmap="Blues", colorbar=False
-    )
+    ConfusionMatrixDisplay(matrix, display_labels=classes).plot(ax=ax, cmap="Blues", colorbar=False)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -166,13 +168,16 @@ def render_report(metrics: dict[str, Any], png: bytes) -> str:
     ch, champ = metrics["challenger"], metrics["champion"]
 
     def cell(scores: dict[str, Any] | None, key: str) -> str:
-        return "&mdash;" if scores is None else f"{scores[key]:.4f}"
+        return "&mdash;" if scores is None or key not in scores else f"{scores[key]:.4f}"
 
     classes = "".join(
         f"<tr><td>{esc(name)}</td>"
         + "".join(f"<td>{v[m]:.3f}</td>" for m in ("precision", "recall", "f1-score"))
         + f"<td>{int(v['support'])}</td></tr>"
         for name, v in ch["per_class"].items()
+    )
+    roc_auc = (
+        f"<tr><td>ROC AUC</td><td>{cell(ch, 'roc_auc')}</td><td>{cell(champ, 'roc_auc')}</td></tr>" if "roc_auc" in ch else ""
     )
     colour = "#1a7f37" if metrics["decision"] == "promoted" else "#b42318"
     champ_label = f"champion {esc(champ['version'])}" if champ else "champion (none)"
@@ -181,7 +186,7 @@ def render_report(metrics: dict[str, Any], png: bytes) -> str:
 <style>body{{font-family:system-ui,sans-serif;max-width:760px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
 td:first-child,th:first-child{{text-align:left}}.decision{{color:{colour};font-weight:bold}}</style></head>
-<body><h1>Model {esc(metrics["version"])}</h1>
+<body><h1>Model {esc(metrics["version"])} ({esc(metrics.get("dataset", ""))})</h1>
 <p class="decision">Decision: {esc(metrics["decision"])} &mdash; {esc(metrics["reason"])}</p>
 <p>Evaluated {esc(metrics["evaluated_at"])} on {metrics["test_rows"]} held-out rows ({esc(metrics.get("test_sample", "every held-out row"))} of
 {metrics.get("test_rows_available", metrics["test_rows"])}; feature set {esc(metrics["features"])}).
@@ -189,7 +194,7 @@ Primary metric: {esc(metrics["primary_metric"])}.</p>
 <h2>Challenger vs champion</h2>
 <table><tr><th>metric</th><th>challenger {esc(metrics["version"])}</th><th>{champ_label}</th></tr>
 <tr><td>macro F1</td><td>{cell(ch, "f1_macro")}</td><td>{cell(champ, "f1_macro")}</td></tr>
-<tr><td>accuracy</td><td>{cell(ch, "accuracy")}</td><td>{cell(champ, "accuracy")}</td></tr></table>
+<tr><td>accuracy</td><td>{cell(ch, "accuracy")}</td><td>{cell(champ, "accuracy")}</td></tr>{roc_auc}</table>
 <h2>Per class (challenger)</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{classes}</table>
 <h2>Confusion matrix (challenger)</h2>

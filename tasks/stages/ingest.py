@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from tasks.drops import UnreadableDrop, read_drop
+from tasks.drops import UnreadableDrop, read_drop, row_fingerprint, without_index_column
 from tasks.results import StageResult, where_each_went
 from tasks.store import Store
 from tasks.store.backend import sha256_file
 from tasks.store.batches import batch_id_for
 from tasks.store.inbox import Claim, ClaimGone
-
-SEED_NAME = "iris_seed.csv"
 
 
 @dataclass
@@ -60,22 +59,15 @@ class IngestResult(StageResult):
         ]
 
 
-def iris_seed_csv() -> bytes:
-    """scikit-learn's bundled iris (150 rows) as the default data set, CSV bytes."""
-    from sklearn.datasets import load_iris
-
-    return load_iris(as_frame=True).frame.to_csv(index=False).encode("utf-8")
-
-
-def ingest(store: Store, *, sweep: bool = False, seed_if_empty: bool = True) -> IngestResult:
+def ingest(store: Store, *, sweep: bool = False, seed: Path | None = None) -> IngestResult:
     """Ingest every pending claim. ``sweep``: first claim what is waiting in the inbox
-    (daily/manual runs, and queue-driven runs on object storage). An empty data set is
-    seeded with iris."""
+    (daily/manual runs, and queue-driven runs on object storage). ``seed``: a CSV the data
+    set bundles, ingested like a drop when the store has never held a batch."""
     result = IngestResult()
     if sweep:
         result.swept = len(store.inbox.sweep())
-    if seed_if_empty and store.batches.is_empty() and not store.inbox.pending():
-        store.inbox.add_claimed(SEED_NAME, iris_seed_csv())
+    if seed is not None and store.batches.is_empty() and not store.inbox.pending():
+        store.inbox.add_claimed(seed.name, seed.read_bytes())
     for claim in store.inbox.pending():
         outcome = ingest_claim(store, claim)
         if outcome is not None:
@@ -97,7 +89,6 @@ def ingest_claim(store: Store, claim: Claim) -> dict[str, Any] | None:
 
 def _store_drop(store: Store, claim: Claim, local) -> dict[str, Any]:
     sha256 = sha256_file(local)
-    batch_id = batch_id_for(sha256)
 
     def reject(reason: str, **details: Any) -> dict[str, Any]:
         store.quarantine.commit(
@@ -105,25 +96,35 @@ def _store_drop(store: Store, claim: Claim, local) -> dict[str, Any]:
         )
         return {"outcome": "quarantined", "file": claim.name, "reason": reason, "quarantine_id": claim.claim_id}
 
+    try:
+        frame = read_drop(local, display_name=claim.name)
+    except UnreadableDrop as exc:
+        return reject(str(exc))
+    frame, index_note = without_index_column(frame)
+    # The batch id comes from the rows, not the bytes: the same rows re-encoded, re-quoted,
+    # with columns or rows in another order are the same batch (a duplicate), never twice.
+    fingerprint = row_fingerprint(frame)
+    batch_id = batch_id_for(fingerprint)
     existing = store.batches.manifest(batch_id)
     if existing is not None and existing.get("claim_id") == claim.claim_id:
         # This very claim was committed before a crash: only the clean-up was missing.
         return {"outcome": "batch", "batch_id": batch_id, "file": claim.name, "rows": existing["rows"], "sha256": sha256}
     if existing is not None:
-        return reject(f"duplicate: identical content was already ingested as batch {batch_id}", duplicate_of=batch_id)
+        return reject(
+            f"duplicate: the same rows were already ingested as batch {batch_id} (from '{existing['source_file']}')",
+            duplicate_of=batch_id,
+        )
     if store.quarantine.holds(batch_id):
-        return reject(f"duplicate: identical content was already quarantined as {batch_id}", duplicate_of=batch_id)
-    try:
-        frame = read_drop(local, display_name=claim.name)
-    except UnreadableDrop as exc:
-        return reject(str(exc))
+        return reject(f"duplicate: the same rows were already quarantined as {batch_id}", duplicate_of=batch_id)
     manifest = {
         "batch_id": batch_id,
         "source_file": claim.name,
         "claim_id": claim.claim_id,
         "sha256": sha256,
+        "row_fingerprint": fingerprint,
         "rows": len(frame),
         "columns": [str(c) for c in frame.columns],
+        "notes": [index_note] if index_note else [],
         "ingested_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
     store.batches.commit(batch_id, frame, local, manifest)

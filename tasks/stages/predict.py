@@ -1,10 +1,10 @@
 """Score a CSV with the current champion model (``pipeline predict``, ``make predict``).
 
 The input passes the same checks as a drop (a readable CSV, then the GX suite's checks
-on the four measurement columns; ``target`` may be absent, other columns such as an ``id``
-are kept). Output (default ``INPUT.predictions.csv`` beside the input): the input rows,
-every column kept, plus ``predicted_target``, ``predicted_species`` and ``probability``.
-Imports no Airflow.
+on the data set's feature columns; the target may be absent, other columns such as an
+identifier are kept). Output (default ``INPUT.predictions.csv`` beside the input): the
+input rows, every column kept, plus ``prediction`` (the class as the data writes it) and
+``probability``. Imports no Airflow.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from tasks.config import PipelineConfig
 from tasks.contract import load_suite_json, scoring_suite, validate_frame
-from tasks.drops import UnreadableDrop, read_drop
-from tasks.schema import CLASS_NAMES, FEATURE_COLUMNS, TARGET_COLUMN
+from tasks.drops import UnreadableDrop, read_drop, without_index_column
+from tasks.modeling import feature_frame
 from tasks.store import Store
 
 
@@ -26,23 +25,23 @@ class RefusedInput(ValueError):
     """Input that fails the drop checks; the message says why."""
 
 
-def predict_csv(store: Store, input_path: Path, output_path: Path, suite_file: Path) -> dict[str, Any]:
+def predict_csv(store: Store, input_path: Path, output_path: Path, config: PipelineConfig) -> dict[str, Any]:
+    dataset = config.dataset
     try:
-        frame = read_drop(input_path)
+        frame, _ = without_index_column(read_drop(input_path))
     except UnreadableDrop as exc:
         raise RefusedInput(str(exc)) from None
-    outcome = validate_frame(frame, scoring_suite(load_suite_json(suite_file), with_target=TARGET_COLUMN in frame.columns))
+    suite = scoring_suite(load_suite_json(dataset.suite), dataset, with_target=dataset.target in frame.columns)
+    outcome = validate_frame(frame, suite, dataset)
     if not outcome.success:
         raise RefusedInput(outcome.reason)
     champion = store.registry.champion()
     if champion is None:
         raise RefusedInput(f"no champion model yet in {store.registry.uri}: run the pipeline first")
     model = store.registry.load(champion["version"])
-    probabilities = model.predict_proba(frame[FEATURE_COLUMNS])
-    predicted = model.classes_[probabilities.argmax(axis=1)]
+    probabilities = model.predict_proba(feature_frame(frame, dataset))
     out = frame.assign(
-        predicted_target=predicted,
-        predicted_species=pd.Series(predicted).map(CLASS_NAMES).to_numpy(),
+        prediction=model.classes_[probabilities.argmax(axis=1)],
         probability=probabilities.max(axis=1).round(4),
     )
     output_path.parent.mkdir(parents=True, exist_ok=True)

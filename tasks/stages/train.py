@@ -71,7 +71,7 @@ def train(store: Store, config: PipelineConfig, *, retrain: bool = False) -> Tra
         raise FileNotFoundError(f"no feature set yet in {store.features.uri}")
     # A bounded sample (max_train_rows) read from the heads of the batches' files: the
     # cost of a fit does not grow with the history.
-    X_fit, y_fit = features_and_target(store.features.sample(features, "train", config.max_train_rows))
+    X_fit, y_fit = features_and_target(store.features.sample(features, "train", config.max_train_rows), config.dataset)
     pipeline = make_pipeline(config)
     started = time.perf_counter()
     pipeline.fit(X_fit, y_fit)
@@ -80,6 +80,8 @@ def train(store: Store, config: PipelineConfig, *, retrain: bool = False) -> Tra
         {
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **model_settings(config),
+            "dataset": config.dataset.identity(),
+            "columns": config.dataset.features,
             "retrained_on_request": retrain,
             "features": features["fingerprint"],
             # feature sets written before the store kept lineage list batch ids only

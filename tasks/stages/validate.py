@@ -27,7 +27,6 @@ from tasks.config import PipelineConfig
 from tasks.contract import build_suite, load_suite_json, validate_frame
 from tasks.modeling import features_and_target
 from tasks.results import StageResult, where_each_went
-from tasks.schema import CLASS_NAMES
 from tasks.splitting import store_split
 from tasks.store import Store
 
@@ -83,14 +82,15 @@ def check_labels(store: Store, frame: pd.DataFrame, config: PipelineConfig) -> L
     judged = store.reports.metrics(version)
     if judged is None:
         return LabelCheck("skipped", f"label check skipped: no evaluation record for champion {version}")
-    X, y = features_and_target(frame)
-    predicted = store.registry.load(version).predict(X.astype("float64"))
+    dataset = config.dataset
+    X, y = features_and_target(frame, dataset)
+    predicted = store.registry.load(version).predict(X)
     disagree = int((predicted != y.to_numpy()).sum())
     rows = len(y)
     rate, baseline = disagree / rows, 1.0 - float(judged["challenger"]["accuracy"])
     p_value = float(binomtest(disagree, rows, max(baseline, 1e-3), alternative="greater").pvalue)
     confusion = pd.crosstab(
-        y.map(CLASS_NAMES).rename("label"), pd.Series(predicted, index=y.index).map(CLASS_NAMES).rename("champion")
+        y.map(dataset.label).rename("label"), pd.Series(predicted, index=y.index).map(dataset.label).rename("champion")
     )
     details = {
         "champion": version,
@@ -116,16 +116,16 @@ def check_labels(store: Store, frame: pd.DataFrame, config: PipelineConfig) -> L
     return LabelCheck("passed", f"label check passed: {summary}", details)
 
 
-def validate_pending(store: Store, suite_file: Path, config: PipelineConfig) -> GateResult:
+def validate_pending(store: Store, config: PipelineConfig) -> GateResult:
     """Validate every committed batch the gate has not passed yet; pass it or quarantine it."""
-    suite_json = load_suite_json(suite_file)
+    suite_json = load_suite_json(config.dataset.suite)
     build_suite(suite_json)  # refuse to gate with a suite that does not load as written
     result = GateResult()
     for manifest in store.batches.pending_validation():
         batch_id = manifest["batch_id"]
         with tempfile.TemporaryDirectory(prefix="pipeline-docs-") as docs:
             frame = store.batches.read(batch_id)
-            outcome = validate_frame(frame, suite_json, data_docs_dir=Path(docs))
+            outcome = validate_frame(frame, suite_json, config.dataset, data_docs_dir=Path(docs))
             if outcome.success:
                 labels = check_labels(store, frame, config)
                 if labels.status == "failed":

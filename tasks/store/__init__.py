@@ -9,6 +9,7 @@ on both backends, one part per kind of data:
     features/               FeatureStore   train/test splits and the current.json pointer
     models/                 ModelRegistry  versions, cards, evaluations, champion.json
     metrics/                Reports        per-version reports, and latest/
+    dataset.json            DatasetRecord  which data set (name, schema) the root holds
 
 Commit rule on every part: content first, then one small file that makes it visible
 (manifest, card, reason, pointer); readers trust only committed entries. "Exactly once"
@@ -23,6 +24,7 @@ from typing import Any
 
 from tasks.store.backend import Backend, open_backend
 from tasks.store.batches import Batches
+from tasks.store.dataset_record import DatasetRecord
 from tasks.store.features import FeatureStore
 from tasks.store.inbox import Inbox
 from tasks.store.quarantine import Quarantine
@@ -53,6 +55,7 @@ def part_uri(data_url: str, part: str) -> str:
 class Store:
     def __init__(self, backend: Backend):
         self.backend = backend
+        self.dataset = DatasetRecord(backend)
         self.inbox = Inbox(backend)
         self.batches = Batches(backend)
         self.quarantine = Quarantine(backend)

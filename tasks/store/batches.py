@@ -19,9 +19,9 @@ RAW, ARCHIVE = "raw", "archive"
 DATA_FILE, MANIFEST, VALIDATION, RETRACTION = "data.parquet", "manifest.json", "validation.json", "retraction.json"
 
 
-def batch_id_for(sha256: str) -> str:
-    """Content addressed: the same bytes always make the same batch id."""
-    return f"b-{sha256[:16]}"
+def batch_id_for(fingerprint: str) -> str:
+    """Content addressed: the same rows always make the same batch id."""
+    return f"b-{fingerprint[:16]}"
 
 
 class Batches(StorePart):

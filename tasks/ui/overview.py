@@ -53,6 +53,7 @@ def overview(store: Store) -> dict[str, Any]:
     quarantine = store.quarantine.entries()[::-1]  # newest first
     return {
         "data": store.url,
+        "dataset": store.dataset.recorded(),
         "champion": store.registry.champion(),
         "models": model_rows(store),
         "quarantine": [

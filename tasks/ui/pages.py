@@ -96,9 +96,10 @@ def index_page(state: dict[str, Any]) -> str:
         else "No champion yet"
     )
     last_ingest = f"{last['file']} ({last['rows']} rows) at {last['at']}" if last else "none"
+    dataset = (state.get("dataset") or {}).get("name") or "none yet"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Pipeline</title><style>{STYLE}</style></head>
 <body><h1>Pipeline</h1>
-<p class="summary"><span id="champion">{headline}</span><span>Data: {escape(state["data"])}</span></p>
+<p class="summary"><span id="champion">{headline}</span><span>Data set: {escape(dataset)}</span><span>Data: {escape(state["data"])}</span></p>
 <h2 id="inbox">Inbox</h2>
 <p class="summary"><span>waiting: {len(inbox["waiting"])}</span><span>claimed, not ingested yet: {len(inbox["claimed"])}</span>
 <span>batches: {inbox["batches"]}</span>
