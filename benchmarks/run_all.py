@@ -21,6 +21,7 @@ SCRIPTS = [
     ["latency.py", "--backend", "cluster"],
     ["memory.py", "--backend", "cluster"],
     ["scale.py"],
+    ["stop.py"],
 ]
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ def evaluate():
     def evaluate_new_models(**context) -> dict:
         from tasks.stages.evaluate import evaluate_pending
 
-        return o.emit(context, evaluate_pending(o.store(), o.config()), assets.metrics)
+        with o.storage_errors_retried():
+            return o.emit(context, evaluate_pending(o.store(), o.config()), assets.metrics)
 
     evaluate_new_models()
 

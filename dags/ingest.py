@@ -29,7 +29,8 @@ def ingest():
         from tasks.stages.ingest import ingest as run
 
         seed = o.config().dataset.seed
-        return o.emit(context, run(o.store(), sweep=not o.files_already_claimed(context), seed=seed), assets.raw)
+        with o.storage_errors_retried():
+            return o.emit(context, run(o.store(), sweep=not o.files_already_claimed(context), seed=seed), assets.raw)
 
     o.report_rejections_of(ingest_claimed_files())
 

@@ -5,9 +5,8 @@ One task, in that order: each new batch is validated, and split when it passes; 
 feature set (the list of validated batches' splits) is committed. Failing batches are
 quarantined with their reasons and become ``quarantine`` events; when no new batch
 passes, the task fails, nothing downstream runs, ``record_rejections`` posts those
-events and ``fail_the_run`` keeps the run red (both run only then). (Gate and split were
-two tasks; the boundary cost ~0.25 s per drop and meant nothing to a user: the split is a
-pointer write once each batch is split at the gate.)
+events and ``fail_the_run`` keeps the run red (both run only then). Gate and split are one
+task: once each batch is split at the gate, the feature set is one small write.
 """
 
 from __future__ import annotations
@@ -31,9 +30,10 @@ def preprocess():
         from tasks.stages.split import build_features
         from tasks.stages.validate import validate_pending
 
-        store, config = o.store(), o.config()
-        gate = o.emit(context, validate_pending(store, config))  # fails here if nothing passed
-        return o.emit(context, build_features(store, config, gate), assets.features)
+        with o.storage_errors_retried():
+            store, config = o.store(), o.config()
+            gate = o.emit(context, validate_pending(store, config))  # fails here if nothing passed
+            return o.emit(context, build_features(store, config, gate), assets.features)
 
     o.report_rejections_of(validate_and_split())
 

@@ -25,7 +25,8 @@ def train():
     def train_model(**context) -> dict:
         from tasks.stages.train import train as fit
 
-        return o.emit(context, fit(o.store(), o.config(), retrain=o.retrain_requested(context)), assets.model)
+        with o.storage_errors_retried():
+            return o.emit(context, fit(o.store(), o.config(), retrain=o.retrain_requested(context)), assets.model)
 
     train_model()
 

@@ -83,7 +83,28 @@ def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | Non
     Console(soft_wrap=False).print(table)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PipelineCommands(click.Group):
+    """Every command: a storage failure is one line naming the storage, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from tasks.store.backend import describe_storage_error
+
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if isinstance(exc, click.exceptions.Exit | click.ClickException | click.Abort):
+                raise
+            if (reason := describe_storage_error(exc)) is None:
+                raise
+            from tasks.config import Settings
+            from tasks.store.backend import open_backend
+
+            raise click.ClickException(
+                f"storage unreachable: {open_backend(Settings.from_env().data_url).endpoint}: {reason}"
+            ) from None
+
+
+@click.group(cls=PipelineCommands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Event-driven ML pipeline on Apache Airflow: drop a labelled CSV, get a validated,
     trained, evaluated model. Each command's --help says more."""

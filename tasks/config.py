@@ -30,11 +30,14 @@ class Settings:
     ``PIPELINE_INBOX_QUEUE``: an SQS queue URL fed by the bucket's ObjectCreated
     notifications for ``inbox/``; unset, the inbox is polled.
     ``PIPELINE_CONFIG``: another parameters file instead of ``pipeline.toml``.
+    ``PIPELINE_INBOX_SETTLE_S``: how long a file written in place in a local inbox must be
+    quiet before it is taken (a file moved in is taken at once).
     """
 
     data_url: str
     config_file: Path
     inbox_queue: str | None = None
+    inbox_settle_s: float = 3.0  # tasks.store.inbox.DEFAULT_SETTLE_S
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -43,6 +46,7 @@ class Settings:
             data_url=normalise_data_url(env.get("PIPELINE_DATA_URL") or str(REPO_ROOT / "data")),
             config_file=Path(env.get("PIPELINE_CONFIG") or REPO_ROOT / "pipeline.toml").resolve(),
             inbox_queue=env.get("PIPELINE_INBOX_QUEUE") or None,
+            inbox_settle_s=float(env.get("PIPELINE_INBOX_SETTLE_S") or 3.0),
         )
 
     @property

@@ -25,6 +25,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the benchmark scripts' tests import them
+sys.path.insert(0, str(REPO_ROOT / "examples" / "churn"))  # the churn example's generator (make_sample)
 
 SUITE_FILE = REPO_ROOT / "expectations" / "iris.json"
 CONFIG_FILE = REPO_ROOT / "pipeline.toml"

@@ -107,3 +107,38 @@ def test_evaluation_dying_after_promotion_is_judged_again_and_stays_champion(fea
     (judged,) = evaluate_pending(featured.store, featured.config).judged
     assert judged["decision"] == "promoted" and featured.store.registry.champion()["version"] == "v0001"
     assert featured.store.registry.unevaluated() == []
+
+
+def test_work_a_failed_run_left_behind_is_found_and_rings_raw_again(store):
+    """A claim never ingested, a batch never validated (their runs failed, e.g. on storage):
+    the watcher finds them (stalled_work) and ingest emits 'raw' for the batch though nothing
+    is new, so preprocess resumes without a new drop."""
+    store.inbox.add_claimed("left.csv", csv_bytes(iris_sample(20, seed=41)))
+    assert store.stalled_work(older_than_s=3600) == {}  # too fresh: its run may still be going
+    assert store.stalled_work(older_than_s=0) == {"claims": ["left.csv"]}
+    (batch,) = ingest(store).new_batches
+    assert store.stalled_work(older_than_s=0) == {"unvalidated_batches": [batch["batch_id"]]}
+    again = ingest(store)  # nothing new, but a batch waits for the gate
+    assert again.new_batches == [] and again.nothing_new() is None
+    assert again.event_extra()["unvalidated_batches"] == [batch["batch_id"]]
+    validate_pending(store, CONFIG)
+    assert store.stalled_work(older_than_s=0) == {} and ingest(store).nothing_new()
+
+
+def test_debris_of_failed_writes_is_cleaned_by_the_next_ingest_and_never_listed(store):
+    import json as _json
+
+    claim = store.inbox.add_claimed("pending.csv", b"a;b\n1;2\n")  # its run failed before it committed
+    store.backend.write_bytes(f"quarantine/{claim.claim_id}/original/pending.csv", b"half")  # a re-run completes it
+    store.backend.write_bytes("quarantine/20260101T000000.000-deadbeef/original/x.csv", b"half")  # nobody will
+    store.backend.write_bytes("models/v0007/reservation.json", _json.dumps({"reserved_at": "2026-01-01T00:00:00+00:00"}).encode())
+    store.backend.write_bytes("models/v0007/model.joblib", b"half a model")
+    assert store.quarantine.entries() == [] and store.registry.versions() == []  # never shown as entries
+
+    result = ingest(store)
+    assert sorted(result.cleaned) == ["models/v0007 (kept its reservation)", "quarantine/20260101T000000.000-deadbeef"]
+    keys = everything(store)
+    assert not any(k.startswith("quarantine/20260101T000000.000-deadbeef") for k in keys)
+    assert "models/v0007/reservation.json" in keys and "models/v0007/model.joblib" not in keys  # the number stays taken
+    (q,) = result.quarantined  # the pending claim's attempt was completed, not removed
+    assert q["quarantine_id"] == claim.claim_id and store.quarantine.reason(claim.claim_id) is not None

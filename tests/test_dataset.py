@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO_ROOT
+from make_sample import churn_rows
 
 from tasks.config import load_config
 from tasks.profiling import ProfileError, create_dataset, make_suite, profile_frame
@@ -22,9 +23,6 @@ from tasks.stages.split import build_features
 from tasks.stages.train import train
 from tasks.stages.validate import validate_pending
 from tasks.store.dataset_record import DatasetMismatch
-
-sys.path.insert(0, str(REPO_ROOT / "examples" / "churn"))
-from make_sample import churn_rows  # noqa: E402
 
 
 def _frame() -> pd.DataFrame:
@@ -166,3 +164,27 @@ def test_a_data_root_holds_one_data_set(store, churn):
     message = str(refused.value)
     assert "holds data set 'churn'" in message and "pipeline.toml describes 'iris'" in message
     assert json.loads(store.backend.read_bytes("dataset.json"))["name"] == "churn"
+
+
+def test_the_column_transformer_imputes_encodes_and_ignores_an_unseen_category(churn):
+    from tasks.modeling import feature_frame, make_pipeline
+
+    rows = churn_rows(200, 9)
+    model = make_pipeline(churn).fit(feature_frame(rows, churn.dataset), rows["churned"])
+    new = churn_rows(5, 10).drop(columns="churned")
+    new.loc[0, "plan"], new.loc[1, "region"], new.loc[2, "age"] = "platinum", None, np.nan
+    probabilities = model.predict_proba(feature_frame(new, churn.dataset))
+    assert probabilities.shape == (5, 2) and np.allclose(probabilities.sum(axis=1), 1)
+    assert list(model.classes_) == ["no", "yes"]
+    encoded = model.named_steps["prepare"].get_feature_names_out()
+    assert "categorical__plan_basic" in encoded and "numeric__age" in encoded and "customer_id" not in " ".join(encoded)
+
+
+def test_a_category_written_as_a_number_is_one_category_whatever_the_file_wrote(churn):
+    from tasks.modeling import feature_frame
+
+    frame = pd.DataFrame({"plan": [3, 3.0, "3", None], "region": ["a"] * 4, "payment": ["b"] * 4}).assign(
+        tenure_months=1, monthly_fee=2.0, support_calls=0, age=30.0
+    )
+    assert feature_frame(frame, churn.dataset)["plan"].tolist()[:3] == ["3", "3", "3"]
+    assert pd.isna(feature_frame(frame, churn.dataset)["plan"].iloc[3])

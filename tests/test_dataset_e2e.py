@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO_ROOT
+from make_sample import churn_rows
 
 from tasks.stack.harness import LaunchedStack, wait_for
 from tasks.stack.services import free_port
-
-sys.path.insert(0, str(REPO_ROOT / "examples" / "churn"))
-from make_sample import churn_rows  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import time
 
@@ -78,7 +79,7 @@ def test_a_fresh_stack_seeds_iris_and_runs_the_whole_chain(stack):
     assert all(r["run_type"] == "asset_triggered" for d in DAGS[1:] for r in stack.runs(d))
     assert stack.read_json("models/champion.json")["version"] == "v0001"
     assert stack.store.reports.metrics()["version"] == "v0001"
-    assert b"<h1>Model v0001</h1>" in stack.store.backend.read_bytes("metrics/latest/report.html")
+    assert b"<h1>Model v0001 (iris)</h1>" in stack.store.backend.read_bytes("metrics/latest/report.html")
     stack.remember_processes()
 
 
@@ -378,6 +379,14 @@ def test_a_second_launcher_on_the_same_home_is_refused_with_the_running_ones_add
     assert f"launcher PID {stack.launcher_pid()}, http://127.0.0.1:{stack.port}" in done.stderr
 
 
+def test_a_second_stack_on_the_same_data_root_is_refused_with_the_running_ones_address(stack, tmp_path):
+    env = {**stack.env, "AIRFLOW_HOME": str(tmp_path / "another-home"), "AIRFLOW_PORT": "1"}
+    done = subprocess.run([str(REPO_ROOT / ".venv/bin/pipeline"), "run"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"a stack already runs on the data root {stack.data_url}: launcher PID {stack.launcher_pid()}" in done.stderr
+    assert stack.api.healthy()  # the running one is untouched
+
+
 def test_ctrl_c_stops_every_process_it_started(stack):
     stack.remember_processes()
     assert len(stack.seen) >= 5, stack.seen  # launcher, four components, their workers
@@ -385,4 +394,5 @@ def test_ctrl_c_stops_every_process_it_started(stack):
     assert stack.make.returncode is not None, f"make run still running {took:.0f} s after Ctrl-C"
     wait_for("every process to exit", lambda: not stack.alive(), timeout=10, every=0.2)
     assert port_is_free(stack.port)  # nothing listens on it any more
-    assert "Stopped in" in stack.log_tail()
+    stopped = re.search(r"Stopped in [0-9.]+ s(.*)\.", stack.log_tail())
+    assert stopped and stopped.group(1) == "", stopped  # every component exited on its own: no straggler killed

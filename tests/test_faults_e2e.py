@@ -76,7 +76,7 @@ def assert_everything_accounted_for(world) -> None:
     assert len(store.registry.versions()) == len(set(store.registry.versions()))
 
 
-def test_odd_entries_a_slow_writer_and_a_burst_of_30_files(world):
+def test_odd_entries_a_slow_writer_a_reopening_writer_and_a_burst_of_30_files(world):
     with stack_on(world) as stack:
         stack.wait_chain({d: set() for d in DAGS})
         world.inbox.joinpath("a folder.csv").mkdir()
@@ -96,14 +96,26 @@ def test_odd_entries_a_slow_writer_and_a_burst_of_30_files(world):
                     fh.flush()
                     time.sleep(0.3)
 
+        reopened = iris_sample(16, seed=320).to_csv(index=False).splitlines(keepends=True)
+        world.dropped["reopened.csv"] = "".join(reopened)
+
+        def reopening_writer() -> None:  # a logger or `echo row >> f`: opens, appends, closes, every 0.5 s
+            for line in reopened:
+                with open(world.inbox / "reopened.csv", "a") as fh:
+                    fh.write(line)
+                time.sleep(0.5)
+
         writer = threading.Thread(target=slow_writer)
         writer.start()
+        appender = threading.Thread(target=reopening_writer)
+        appender.start()
         trains_before = stack.successes("train")
         started = time.monotonic()
         for i in range(30):
             drop(world, f"burst_{i:02d}.csv", iris_sample(20, seed=400 + i).to_csv(index=False))
         assert time.monotonic() - started < 2
         writer.join()
+        appender.join()
         wait_for("every file in its place", lambda: set(places(world)) == set(world.dropped), timeout=240)
         wait_for(
             "the chain to settle",
@@ -114,6 +126,8 @@ def test_odd_entries_a_slow_writer_and_a_burst_of_30_files(world):
             timeout=240,
         )
         assert all(k[0].startswith("archive/") for k in places(world).values())  # all good: all ingested
+        (reopened_key,) = places(world)["reopened.csv"]  # taken once, whole, not in pieces
+        assert open_store(world.data_url).backend.read_bytes(reopened_key).decode() == world.dropped["reopened.csv"]
         trains = stack.successes("train") - trains_before
         assert 1 <= trains <= 10, f"30 files trained {trains} times"
         assert sorted(p.name for p in world.inbox.iterdir()) == ["a folder.csv", "link.csv", "pipe.csv"]

@@ -166,10 +166,11 @@ def test_odd_inbox_entries_never_block_the_inbox_and_each_is_explained(tmp_path)
     assert store.inbox.sweep(stale_other_s=0) == []  # the sweep leaves them alone too
 
 
-def test_the_kernel_reports_a_local_file_only_once_its_writer_closed_it(tmp_path):
+def test_the_kernel_tells_moved_in_from_written_in_place(tmp_path):
     import asyncio
 
     from tasks.store import open_store
+    from tasks.store.inbox import FinishedFiles
 
     store = open_store(str(tmp_path / "data"))
     store.inbox.make_ready()
@@ -177,9 +178,9 @@ def test_the_kernel_reports_a_local_file_only_once_its_writer_closed_it(tmp_path
     heard = store.inbox.finished_files()
     assert heard is not None  # Linux: inotify
 
-    async def scenario() -> list[list[str]]:
+    async def scenario() -> list[dict[str, str]]:
         answers = []
-        with open(inbox / "slow.csv", "w") as fh:  # open and being written: never reported
+        with open(inbox / "slow.csv", "w") as fh:  # open and being written: never finished
             for i in range(4):
                 fh.write(f"{i}\n")
                 fh.flush()
@@ -193,12 +194,26 @@ def test_the_kernel_reports_a_local_file_only_once_its_writer_closed_it(tmp_path
 
     answers = asyncio.run(scenario())
     heard.close()
-    assert answers[:4] == [[], [], [], []]
-    assert answers[4] == ["slow.csv"]
-    assert answers[5] == ["moved in.csv"]  # not the hidden temp file, not the .part download
-    claims = store.inbox.claim_finished(answers[4] + answers[5])
+    assert all(a in ({}, {"slow.csv": FinishedFiles.WRITING}) for a in answers[:4])
+    assert answers[4] == {"slow.csv": FinishedFiles.CLOSED}
+    assert answers[5] == {"moved in.csv": FinishedFiles.MOVED}  # not the hidden temp file, not the .part download
+    claims = store.inbox.claim_finished(["slow.csv", "moved in.csv"])
     assert sorted(c.name for c in claims) == ["moved in.csv", "slow.csv"]
     assert sorted(p.name for p in inbox.iterdir()) == ["download.csv.part"]
+
+
+def test_a_file_moved_in_is_ready_at_once_one_written_in_place_once_quiet():
+    from tasks.store.inbox import FinishedFiles, SettleClock
+
+    clock = SettleClock(settle_s=3.0)
+    assert clock.hear({"moved.csv": FinishedFiles.MOVED, "log.csv": FinishedFiles.CLOSED}, now=100.0) == ["moved.csv"]
+    assert clock.due(now=102.0) == [] and clock.next_due() == 103.0
+    # The writer reopens the file to append, a second later: the clock starts again.
+    clock.hear({"log.csv": FinishedFiles.WRITING}, now=101.0)
+    assert clock.next_due() is None  # being written: no deadline until it is closed
+    clock.hear({"log.csv": FinishedFiles.CLOSED}, now=101.1)
+    assert clock.due(now=103.5) == [] and clock.due(now=104.1) == ["log.csv"]
+    assert clock.due(now=200.0) == []  # returned once
 
 
 def test_object_storage_has_no_kernel_listener(store):

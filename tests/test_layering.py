@@ -91,3 +91,10 @@ def test_no_script_is_used_as_a_library():
     surgery = "sys.path." + "insert("  # split, so this line is not an offender itself
     offenders = [p for p in tracked if p != "tests/conftest.py" and surgery in (REPO_ROOT / p).read_text()]
     assert offenders == [], offenders
+
+
+@pytest.mark.parametrize("module", sorted(TASKS.rglob("*.py")), ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_the_logic_package_knows_no_data_set_by_name(module):
+    """Column names and classes come from the [dataset] table: iris is an example, not code."""
+    text = module.read_text().lower()
+    assert not [word for word in ("iris", "setosa", "sepal", "petal", "species") if word in text]

@@ -14,7 +14,14 @@ keep working.
 from tasks.orchestration.assets import QUARANTINE_NAME, QUARANTINED, ChainAssets, chain_assets, inbox_watchers
 from tasks.orchestration.dag_defaults import DAG_SETTINGS, config, files_already_claimed, retrain_requested, settings, store
 from tasks.orchestration.inbox_trigger import InboxTrigger
-from tasks.orchestration.rejections import emit, fail_the_run, record_rejections, rejection_event, report_rejections_of
+from tasks.orchestration.rejections import (
+    emit,
+    fail_the_run,
+    record_rejections,
+    rejection_event,
+    report_rejections_of,
+    storage_errors_retried,
+)
 
 __all__ = [
     "DAG_SETTINGS",
@@ -33,5 +40,6 @@ __all__ = [
     "report_rejections_of",
     "retrain_requested",
     "settings",
+    "storage_errors_retried",
     "store",
 ]

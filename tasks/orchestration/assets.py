@@ -38,10 +38,10 @@ class ChainAssets:
     quarantine: Asset
 
 
-def inbox_watchers(data_url: str, inbox_queue: str | None) -> list[AssetWatcher]:
+def inbox_watchers(data_url: str, inbox_queue: str | None, settle_s: float = 3.0) -> list[AssetWatcher]:
     if not inbox_queue:
         interval = OBJECT_POLL_S if is_object_storage(data_url) else LOCAL_POLL_S
-        return [AssetWatcher(name="inbox_new_files", trigger=InboxTrigger(data_url, interval))]
+        return [AssetWatcher(name="inbox_new_files", trigger=InboxTrigger(data_url, interval, settle_s))]
     from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 
     return [
@@ -62,17 +62,19 @@ def inbox_watchers(data_url: str, inbox_queue: str | None) -> list[AssetWatcher]
 def chain_assets(settings: Settings | None = None) -> ChainAssets:
     """The assets for ``settings`` (default: the environment's), built once per data location."""
     settings = settings or Settings.from_env()
-    return _chain_assets(settings.data_url, settings.inbox_queue)
+    return _chain_assets(settings.data_url, settings.inbox_queue, settings.inbox_settle_s)
 
 
 @cache
-def _chain_assets(data_url: str, inbox_queue: str | None) -> ChainAssets:
+def _chain_assets(data_url: str, inbox_queue: str | None, settle_s: float) -> ChainAssets:
     def asset(name: str, what: str, **kwargs) -> Asset:
         return Asset(name=name, uri=part_uri(data_url, name), extra={"what": what}, **kwargs)
 
     return ChainAssets(
         inbox=asset(
-            "inbox", "drop zone: labelled CSVs dropped here start the pipeline", watchers=inbox_watchers(data_url, inbox_queue)
+            "inbox",
+            "drop zone: labelled CSVs dropped here start the pipeline",
+            watchers=inbox_watchers(data_url, inbox_queue, settle_s),
         ),
         raw=asset("raw", "immutable, content-hashed batches of accepted drops"),
         features=asset("features", "train/test split of every validated batch"),

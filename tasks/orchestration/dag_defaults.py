@@ -35,13 +35,20 @@ def config():
     return load_config(settings().config_file)
 
 
+_PROMISES_CHECKED: set[str] = set()  # data roots this process checked (a worker checks once)
+
+
 def store():
-    """The store every task works on (``PIPELINE_DATA_URL``), checked to hold the configured
-    data set: a task never mixes another data set's rows into it."""
+    """The store every task works on (``PIPELINE_DATA_URL``), checked to refuse a second
+    conditional create (exactly-once claims depend on it) and to hold the configured data
+    set: a task never mixes another data set's rows into it."""
     from tasks.store import open_store
 
     where = settings()
     opened = open_store(where.data_url)
+    if where.data_url not in _PROMISES_CHECKED:
+        opened.backend.check_exclusive_create()
+        _PROMISES_CHECKED.add(where.data_url)
     opened.dataset.bind(config().dataset.identity(), described_by=str(where.config_file))
     return opened
 

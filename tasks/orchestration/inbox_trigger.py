@@ -14,31 +14,37 @@ from typing import Any
 # BaseEventTrigger is not re-exported by airflow.sdk in 3.3; providers import it from here too.
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-LOCAL_POLL_S = 0.5  # local inbox scan interval (files also need ~1 s to settle)
+LOCAL_POLL_S = 0.5  # local inbox scan interval (files written in place also need to settle)
 HEARD_POLL_S = 5.0  # with inotify, scans only catch what it cannot hear (e.g. writes over NFS)
 OBJECT_POLL_S = 1.0  # one LIST request per second on S3
 QUEUE_SAFETY_SWEEP_S = 30.0  # with SQS notifications, how often the listing safety net runs
+STALLED_CHECK_S = 30.0  # how often the watcher looks for work a failed run left behind
+STALLED_AFTER_S = 60.0  # claims or unvalidated batches older than this: their run failed
 
 
 class InboxTrigger(BaseEventTrigger):
     """Claims new inbox files every ``poll_interval`` seconds and fires once per batch of
     claims. Keeps running after it fires, so later drops do not wait for a restart."""
 
-    def __init__(self, data_url: str, poll_interval: float):
+    def __init__(self, data_url: str, poll_interval: float, settle_s: float | None = None):
         super().__init__()
         self.data_url = data_url
         self.poll_interval = poll_interval
+        self.settle_s = settle_s  # None: the store's default (older serialized triggers)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"data_url": self.data_url, "poll_interval": self.poll_interval},
+            {"data_url": self.data_url, "poll_interval": self.poll_interval, "settle_s": self.settle_s},
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from tasks.store import open_store
+        from tasks.store.inbox import SettleClock
 
         store = await asyncio.to_thread(open_store, self.data_url)
+        if self.settle_s is not None and store.backend.can_rename:
+            store.inbox.settle_s = self.settle_s
         await asyncio.to_thread(store.inbox.make_ready)
         snapshot: dict[str, str] = {}
         # Claims a crash left behind (claimed, never reported, or never ingested) need an
@@ -53,14 +59,28 @@ class InboxTrigger(BaseEventTrigger):
         )
         logged: set[str] = set()
         loop = asyncio.get_running_loop()
+        clock = SettleClock(store.inbox.settle_s)
+        next_stalled_check = loop.time() + STALLED_CHECK_S
         try:
             while True:
                 try:
                     claims, snapshot = await asyncio.to_thread(store.inbox.claim_settled, snapshot)
                     odd = await asyncio.to_thread(store.inbox.left_alone)
-                except OSError as exc:  # storage briefly unreachable: try again next round
-                    self.log.warning("Inbox scan failed: %s", exc)
+                except Exception as exc:  # storage unreachable: the watcher waits it out
+                    self._storage_down(exc, store)
                     claims, odd = [], {}
+                if loop.time() >= next_stalled_check:
+                    next_stalled_check = loop.time() + STALLED_CHECK_S
+                    try:
+                        stalled = await asyncio.to_thread(store.stalled_work, STALLED_AFTER_S)
+                    except Exception as exc:
+                        self._storage_down(exc, store)
+                        stalled = None
+                    if stalled:
+                        # A run failed (storage down, a crash) and left work behind: ring again so
+                        # ingest (and preprocess after it) resume without a new drop or a restart.
+                        self.log.info("Resuming work a failed run left behind: %s", stalled)
+                        yield TriggerEvent({"claimed": [], "files": [], "recovered": True, "stalled": stalled})
                 for name in sorted(set(odd) - logged):
                     self.log.warning("Inbox entry %r is %s", name, odd[name])
                 logged = set(odd)
@@ -68,14 +88,25 @@ class InboxTrigger(BaseEventTrigger):
                     yield self._claimed(claims)
                 next_scan = loop.time() + interval
                 while heard is not None and (left := next_scan - loop.time()) > 0:
-                    if names := await heard.wait(left):
-                        if claims := await asyncio.to_thread(store.inbox.claim_finished, names):
-                            yield self._claimed(claims)
+                    due_at = clock.next_due()
+                    news = await heard.wait(left if due_at is None else max(0.0, min(left, due_at - loop.time())))
+                    ready = clock.hear(news, loop.time()) + clock.due(loop.time())
+                    if ready and (claims := await asyncio.to_thread(store.inbox.claim_finished, ready)):
+                        yield self._claimed(claims)
                 if heard is None:
                     await asyncio.sleep(interval)
         finally:
             if heard is not None:
                 heard.close()
+
+    def _storage_down(self, exc: Exception, store) -> None:
+        """A storage failure is logged and waited out (the next round tries again); anything
+        else is a bug and ends the watcher loudly."""
+        from tasks.store.backend import describe_storage_error
+
+        if (reason := describe_storage_error(exc)) is None:
+            raise exc
+        self.log.warning("storage unreachable: %s: %s; the inbox watcher tries again", store.backend.endpoint, reason)
 
     def _claimed(self, claims: list) -> TriggerEvent:
         self.log.info("Claimed %d file(s): %s", len(claims), [c.name for c in claims])

@@ -7,6 +7,8 @@ may reject input gets ``record_rejections`` (posts them) and ``fail_the_run`` (k
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import Asset
@@ -16,6 +18,7 @@ from tasks.config import Settings
 from tasks.orchestration.assets import QUARANTINED, chain_assets
 from tasks.results import StageResult
 from tasks.store import part_uri
+from tasks.store.backend import StorageUnavailable, describe_storage_error, open_backend
 
 REJECTIONS_XCOM = "rejections"
 log = logging.getLogger(__name__)
@@ -50,8 +53,30 @@ def emit(context: dict[str, Any], result: StageResult, outlet: Asset | None = No
     return result.summary()
 
 
+@contextmanager
+def storage_errors_retried() -> Iterator[None]:
+    """Around a task's work: a storage failure is not a rejection. It fails the try with one
+    line first (what failed, where, that Airflow retries) and no traceback of the stage's
+    internals; anything else (rejections, bugs) passes through unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        reason = describe_storage_error(exc)
+        if reason is None:
+            raise
+        where = open_backend(Settings.from_env().data_url).endpoint
+        message = f"storage unreachable: {where}: {reason}. Not a data problem, nothing was rejected: Airflow retries this task"
+        log.error(message)
+        raise StorageUnavailable(message) from None
+
+
 def fail_the_run(rejected: int) -> None:
     """After ``record_rejections``: a run that let nothing through must not look green."""
+    if not rejected:
+        raise AirflowFailException(
+            "nothing was rejected: the task before failed on something other than the data "
+            "(storage unreachable, or a bug): its log says what; nothing downstream runs"
+        )
     raise AirflowFailException(f"{rejected} rejected file(s) and nothing let through: see the 'quarantine' asset's events")
 
 

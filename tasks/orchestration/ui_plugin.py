@@ -30,7 +30,7 @@ def _store():
 def build_app():  # -> fastapi.FastAPI
     from airflow.api_fastapi.core_api.security import get_user
     from fastapi import Depends, FastAPI, HTTPException
-    from fastapi.responses import HTMLResponse, Response
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
 
     from tasks.ui import serving
 
@@ -38,7 +38,21 @@ def build_app():  # -> fastapi.FastAPI
 
     @app.middleware("http")
     async def security_headers(request, call_next):  # every response, errors and 401s included
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # storage down: say so (503), never a 500 with a traceback
+            from tasks.store.backend import describe_storage_error, open_backend
+            from tasks.ui.pages import storage_unreachable_page
+
+            if (reason := describe_storage_error(exc)) is None:
+                raise
+            from tasks.config import Settings
+
+            message = f"storage unreachable: {open_backend(Settings.from_env().data_url).endpoint}: {reason}"
+            if request.url.path.rstrip("/").endswith("/api/status"):
+                response = JSONResponse({"error": message}, status_code=503)
+            else:
+                response = HTMLResponse(storage_unreachable_page(message), status_code=503)
         for header, value in serving.SECURITY_HEADERS.items():
             response.headers.setdefault(header, value)
         return response

@@ -6,12 +6,13 @@ the DAG list and the rows they drop (resampled from a data set's seed). Imports 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,75 @@ def resampled_rows(source: Path, n: int, seed: int, jitter: float = 0.0):
         noise = np.random.default_rng(seed).normal(0, jitter, (n, len(features)))
         rows[features] = np.clip(rows[features].to_numpy() + noise, 0.1, None).round(1)
     return rows
+
+
+class TcpProxy:
+    """A TCP forwarder on a free 127.0.0.1 port to ``target_port``, for fault tests: ``cut()``
+    drops every connection and refuses new ones (storage unreachable, as a network outage),
+    ``restore()`` listens again on the same port. ``strip``: bytes removed from what clients
+    send (e.g. a request header, to play a server that never sees it)."""
+
+    def __init__(self, target_port: int, strip: bytes | None = None):
+        self.target_port, self.strip = target_port, strip
+        self.port = free_port()
+        self._server: socket.socket | None = None
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.restore()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def restore(self) -> None:
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            server, self._server = self._server, None
+            connections, self._connections = self._connections, []
+        if server is not None:
+            with suppress(OSError):
+                server.shutdown(socket.SHUT_RDWR)  # wakes the accept() of its thread
+            server.close()
+        for conn in connections:
+            with suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    close = cut
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._connections += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, self.strip), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket, strip: bytes | None) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk.replace(strip, b"") if strip else chunk)
+        except OSError:
+            pass
+        finally:
+            with suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
 
 
 class LaunchedStack:
@@ -137,13 +207,14 @@ class LaunchedStack:
         return self.api.dag_runs(dag_id)
 
     def drop(self, name: str, content: str) -> None:
-        """Deliver a file the way a person would: copied into the local inbox (not
-        atomically), or uploaded to the bucket's inbox/ prefix."""
+        """Deliver a file the way the README asks: written elsewhere and moved into the local
+        inbox (taken at once), or uploaded to the bucket's inbox/ prefix. (The fault tests
+        also copy files in place, which are taken once quiet.)"""
         if self.store.backend.can_rename:
             staging = self.root / "staging" / name
             staging.parent.mkdir(exist_ok=True)
             staging.write_text(content)
-            shutil.copy(staging, Path(self.store.backend.path("inbox")) / name)
+            os.replace(staging, Path(self.store.backend.path("inbox")) / name)
             return
         import boto3
 

@@ -248,12 +248,22 @@ class Stack:
             services = self._service_pids()
             return [c for c in me.children(recursive=True) if c.pid not in services]
 
-        for proc in self.procs.values():
+        for name, proc in self.procs.items():
             with suppress(*GONE):
-                os.killpg(proc.pid, signal.SIGTERM)
+                # uvicorn (the API server) waits up to its keep-alive timeout for idle
+                # connections on SIGTERM; a second SIGINT makes it close them at once.
+                os.killpg(proc.pid, signal.SIGINT if name == "api-server" else signal.SIGTERM)
+        if api := self.procs.get("api-server"):
+            time.sleep(0.2)
+            with suppress(*GONE):
+                os.killpg(api.pid, signal.SIGINT)
+        signalled = {proc.pid for proc in self.procs.values()}  # each component leads its own group
         for child in airflow_left():
             with suppress(*GONE):
-                child.terminate()
+                # Only what left its group: a second signal makes Airflow components "force"
+                # their exit (the triggerer then SIGKILLs its runner after 5 s).
+                if os.getpgid(child.pid) not in signalled:
+                    child.terminate()
         killed: list[str] = []  # "pid command", so the message says who did not stop
 
         def kill(child: psutil.Process) -> None:
@@ -347,6 +357,7 @@ def run_foreground(cluster: bool = False) -> int:
 
     started = time.monotonic()
     code = 0
+    claimed_root = None
     try:
         print(f"Airflow home: {home}  (profile: {profile})", flush=True)
         if cluster:
@@ -354,8 +365,13 @@ def run_foreground(cluster: bool = False) -> int:
         stack.start_services()
         data_url = stack.data_url or settings.data_url
         os.environ.update(stack.cluster_env)  # the cluster's S3 endpoint, to check the data root
-        # A data root holds one data set: refuse another before anything runs on it.
-        open_store(data_url).dataset.bind(dataset.identity(), described_by=str(settings.config_file))
+        # Refuse storage that breaks "exactly once", and a data root holding another data set,
+        # before anything runs on it.
+        store = open_store(data_url)
+        store.backend.check_exclusive_create()
+        store.dataset.bind(dataset.identity(), described_by=str(settings.config_file))
+        store.launcher.claim(url=stack.url, home=str(home))  # one stack per data root
+        claimed_root = store
         # Recorded before Airflow starts: a second launcher on this home refuses from now on.
         RunningStack(
             pid=os.getpid(),
@@ -415,6 +431,9 @@ def run_foreground(cluster: bool = False) -> int:
         print("Stopping Airflow" + (", then PostgreSQL, Redis and the S3 server" if cluster else "") + "...", flush=True)
         RunningStack.clear(home)
         result = stack.stop()
+        if claimed_root is not None:
+            with suppress(Exception):  # storage down at stop: the record is taken over next start
+                claimed_root.launcher.release()
         (home / CLUSTER_ENV_FILE).unlink(missing_ok=True)  # its endpoint is gone
         print(
             f"Stopped in {result['seconds']} s"

@@ -25,13 +25,15 @@ class IngestResult(StageResult):
     new_batches: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     swept: int = 0
+    unvalidated: list[str] = field(default_factory=list)  # batches a failed run left unvalidated
+    cleaned: list[str] = field(default_factory=list)  # debris of failed writes, removed
 
     @property
     def rows_added(self) -> int:
         return sum(b["rows"] for b in self.new_batches)
 
     def nothing_new(self) -> str | None:
-        return None if self.new_batches else "No new batch: nothing to emit on 'raw'"
+        return None if self.new_batches or self.unvalidated else "No new batch: nothing to emit on 'raw'"
 
     def failure(self) -> str | None:
         if self.quarantined and not self.new_batches:
@@ -48,15 +50,19 @@ class IngestResult(StageResult):
             "rows_added": self.rows_added,
             "sha256": {b["batch_id"]: b["sha256"] for b in self.new_batches},
             "quarantined": [{"file": q["file"], "reason": q["reason"]} for q in self.quarantined],
+            **({"unvalidated_batches": self.unvalidated} if self.unvalidated else {}),
         }
 
     def summary(self) -> dict[str, Any]:
         return {"new_batches": self.new_batches, "quarantined": self.quarantined, "rows_added": self.rows_added}
 
     def log_lines(self) -> list[str]:
-        return [f"Swept {self.swept} file(s) from the inbox"] * bool(self.swept) + [
-            f"BATCH {b['batch_id']} <- {b['file']} ({b['rows']} rows)" for b in self.new_batches
-        ]
+        return (
+            [f"Swept {self.swept} file(s) from the inbox"] * bool(self.swept)
+            + [f"BATCH {b['batch_id']} <- {b['file']} ({b['rows']} rows)" for b in self.new_batches]
+            + [f"Not validated yet (a failed run left them): {', '.join(self.unvalidated)}"] * bool(self.unvalidated)
+            + [f"Removed what a failed write left: {', '.join(self.cleaned)}"] * bool(self.cleaned)
+        )
 
 
 def ingest(store: Store, *, sweep: bool = False, seed: Path | None = None) -> IngestResult:
@@ -64,6 +70,7 @@ def ingest(store: Store, *, sweep: bool = False, seed: Path | None = None) -> In
     (daily/manual runs, and queue-driven runs on object storage). ``seed``: a CSV the data
     set bundles, ingested like a drop when the store has never held a batch."""
     result = IngestResult()
+    result.cleaned = store.clean_debris()
     if sweep:
         result.swept = len(store.inbox.sweep())
     if seed is not None and store.batches.is_empty() and not store.inbox.pending():
@@ -72,6 +79,9 @@ def ingest(store: Store, *, sweep: bool = False, seed: Path | None = None) -> In
         outcome = ingest_claim(store, claim)
         if outcome is not None:
             (result.new_batches if outcome.pop("outcome") == "batch" else result.quarantined).append(outcome)
+    if not result.new_batches:
+        # Batches a failed preprocess run left behind: ring 'raw' again for them.
+        result.unvalidated = [m["batch_id"] for m in store.batches.pending_validation()]
     return result
 
 

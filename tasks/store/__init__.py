@@ -10,6 +10,7 @@ on both backends, one part per kind of data:
     models/                 ModelRegistry  versions, cards, evaluations, champion.json
     metrics/                Reports        per-version reports, and latest/
     dataset.json            DatasetRecord  which data set (name, schema) the root holds
+    launcher.json           LauncherRecord which launcher runs on the root (while one does)
 
 Commit rule on every part: content first, then one small file that makes it visible
 (manifest, card, reason, pointer); readers trust only committed entries. "Exactly once"
@@ -26,7 +27,8 @@ from tasks.store.backend import Backend, open_backend
 from tasks.store.batches import Batches
 from tasks.store.dataset_record import DatasetRecord
 from tasks.store.features import FeatureStore
-from tasks.store.inbox import Inbox
+from tasks.store.inbox import DEFAULT_SETTLE_S, Inbox
+from tasks.store.launcher_record import LauncherRecord
 from tasks.store.quarantine import Quarantine
 from tasks.store.registry import ModelRegistry
 from tasks.store.reports import Reports
@@ -53,10 +55,11 @@ def part_uri(data_url: str, part: str) -> str:
 
 
 class Store:
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, *, inbox_settle_s: float = DEFAULT_SETTLE_S):
         self.backend = backend
         self.dataset = DatasetRecord(backend)
-        self.inbox = Inbox(backend)
+        self.launcher = LauncherRecord(backend)
+        self.inbox = Inbox(backend, settle_s=inbox_settle_s)
         self.batches = Batches(backend)
         self.quarantine = Quarantine(backend)
         self.features = FeatureStore(backend)
@@ -66,6 +69,39 @@ class Store:
     @property
     def url(self) -> str:
         return self.backend.url
+
+    def stalled_work(self, older_than_s: float) -> dict[str, list[str]]:
+        """Work a failed run left behind: claims not ingested and batches not validated for
+        ``older_than_s`` seconds (empty when there is none)."""
+        import time
+        from datetime import datetime
+
+        from tasks.store.inbox import claimed_at
+
+        cutoff = time.time() - older_than_s
+        claims = [c.name for c in self.inbox.pending() if claimed_at(c.claim_id) < cutoff]
+        batches = [
+            m["batch_id"]
+            for m in self.batches.pending_validation()
+            if datetime.fromisoformat(m["ingested_at"]).timestamp() < cutoff
+        ]
+        return {k: v for k, v in (("claims", claims), ("unvalidated_batches", batches)) if v}
+
+    def clean_debris(self, *, abandoned_after_s: float = 3600.0) -> list[str]:
+        """Remove what failed writes left (storage full or down mid-write), so it never shows
+        or fills the disk: quarantine folders without ``reason.json`` that no re-run will
+        complete (no pending claim or committed batch has their id), and the files of model
+        versions reserved long ago that never got a card. Returns what it removed."""
+        removed = []
+        pending = {c.claim_id for c in self.inbox.pending()}
+        for qid in self.quarantine.unfinished():
+            if qid not in pending and self.batches.manifest(qid) is None:
+                self.quarantine.discard(qid)
+                removed.append(f"quarantine/{qid}")
+        for version in self.registry.abandoned(abandoned_after_s):
+            self.registry.clear_abandoned(version)
+            removed.append(f"models/{version} (kept its reservation)")
+        return removed
 
     def quarantine_batch(
         self,
@@ -131,4 +167,5 @@ def open_store(data_url: str | None = None) -> Store:
     """The store at ``data_url``, or at ``PIPELINE_DATA_URL`` (default: the repo's ``data/``)."""
     from tasks.config import Settings
 
-    return Store(open_backend(data_url or Settings.from_env().data_url))
+    settings = Settings.from_env()
+    return Store(open_backend(data_url or settings.data_url), inbox_settle_s=settings.inbox_settle_s)

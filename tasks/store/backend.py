@@ -13,6 +13,7 @@ Two kinds of root, one interface:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -25,6 +26,44 @@ from pathlib import Path
 from typing import IO, Any
 
 CHUNK = 1 << 20
+PROBE_FOLDER = ".probes"  # short-lived keys of the start-up check of conditional creates
+
+
+class StorageUnavailable(RuntimeError):
+    """Storage failed (unreachable, full, not permitted): not a data problem; retry later."""
+
+
+# errno values that mean the storage failed, not the data: full, not permitted, I/O, gone.
+STORAGE_ERRNOS = {
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO", "ENOTCONN", "EHOSTUNREACH", "ENETUNREACH", "ESTALE")
+    if hasattr(errno, name)
+}
+
+
+def describe_storage_error(exc: BaseException) -> str | None:
+    """One line saying how the storage failed, or ``None`` when ``exc`` is something else
+    (bad data, a bug): connection refused or timed out, disk full, permission denied, and
+    the S3 client's equivalents."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:  # the cause may sit deeper in the chain
+        seen.add(id(exc))
+        name = type(exc).__name__
+        module = type(exc).__module__
+        if isinstance(exc, StorageUnavailable):
+            return str(exc)
+        if module.startswith("urllib."):
+            return None  # Airflow's REST API (tasks.airflow_api) failed, not the storage
+        if isinstance(exc, ConnectionError | TimeoutError) or (isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS):
+            return f"{exc.strerror or name}" if isinstance(exc, OSError) and exc.strerror else f"{name}: {exc}"
+        if module.startswith(("botocore", "aiohttp", "urllib3")) and "Error" in name:
+            return f"{name}: {exc}"
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class StoragePromiseBroken(RuntimeError):
+    """The storage does not keep a promise "exactly once" depends on; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +193,30 @@ class Backend:
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Write ``key`` only if it does not exist; False if someone else created it first."""
         raise NotImplementedError
+
+    @property
+    def endpoint(self) -> str:
+        """Where the data lives, for messages: the folder, or the S3 endpoint and bucket."""
+        return self.url
+
+    def check_exclusive_create(self) -> None:
+        """Create one probe key twice: the second create must be refused. A server that
+        ignores ``If-None-Match: *`` would let two claimers both win (and two trainers write
+        one version): refuse to run on it."""
+        import uuid
+
+        key = f"{PROBE_FOLDER}/{uuid.uuid4().hex}"
+        try:
+            first = self.create_exclusive(key, b"first")
+            second = self.create_exclusive(key, b"second")
+        finally:
+            self.delete(key)
+        if not first or second:
+            raise StoragePromiseBroken(
+                f"{self.endpoint} does not refuse a conditional create of an existing key (If-None-Match: *): "
+                "inbox claims and model versions would not be exactly once. Use a server that supports "
+                "conditional writes: see docs/storage.md, 'Compatible servers'"
+            )
 
     def rename_exclusive(self, src: str, dst: str) -> bool:
         """Atomic move (local only); False if ``src`` is gone (someone else took it)."""
@@ -303,6 +366,11 @@ class ObjectBackend(Backend):
         if protocol == "s3" and os.environ.get("AWS_ENDPOINT_URL"):
             options["client_kwargs"] = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
         super().__init__(fsspec.filesystem(protocol, **options), rest, url)
+
+    @property
+    def endpoint(self) -> str:
+        where = (self.fs.client_kwargs or {}).get("endpoint_url") or "AWS S3"
+        return f"{self.url} at {where}"
 
     def read_bytes(self, key: str) -> bytes:
         # One GET: with concurrency > 1, s3fs first HEADs the object for its size.

@@ -39,59 +39,98 @@ MARKER_SUFFIX = ".claim"
 # file (a CSV, or ``export.txt``, which ingest quarantines) is taken once it settles.
 IN_PROGRESS_SUFFIXES = (".crdownload", ".part", ".partial", ".download", ".tmp", ".temp", ".swp", "~")
 STALE_OTHER_FILE_S = 3600.0
-# On local disk a file is taken once its size and mtime held across two scans and it is
-# this old; on object storage an object is visible only when complete, so no wait.
-LOCAL_SETTLE_S = 1.0
-
-# Linux, local inbox: a file is taken as soon as its writer closed it (or it was moved in)
-# and nothing wrote to it for this long; a writer that reopens it later than that is not
-# waited for (the polling path's settle time is the same bet, at 1 s).
-CLOSED_QUIET_S = 0.05
-CLOSED_GATHER_MAX_S = 0.25  # events are gathered at most this long before an answer
+# A file renamed into a local inbox is whole: taken at once. A file written in place is taken
+# only once nothing wrote to it for this long (``PIPELINE_INBOX_SETTLE_S``): long enough for a
+# writer that reopens the file to append every second or so (a logger, ``echo >>``). The scans
+# (and object storage, where an object is visible only when complete) use the same rule.
+DEFAULT_SETTLE_S = 3.0
+CLOSED_GATHER_MAX_S = 0.25  # inotify events are gathered at most this long before an answer
+QUIET_S = 0.05  # ... or until none came for this long
 
 Snapshot = dict[str, str]  # name -> stamp, as one scan saw the inbox
 
 
 class FinishedFiles:
-    """The names of files finished in a local folder, as the kernel reports them (inotify:
-    closed after writing, or moved in), for the inbox watcher to claim at once."""
+    """What the kernel reports about files in a local inbox (inotify): moved in (whole, take
+    it now), closed after writing (take it once quiet), or being written (not yet)."""
+
+    MOVED, CLOSED, WRITING = "moved", "closed", "writing"
 
     def __init__(self, folder: str):
         from asyncinotify import Inotify, Mask
 
         self._inotify = Inotify()
-        self._finished = Mask.CLOSE_WRITE | Mask.MOVED_TO
-        self._overflow = Mask.Q_OVERFLOW
+        self._mask = Mask
         self._inotify.add_watch(folder, Mask.CLOSE_WRITE | Mask.MOVED_TO | Mask.CREATE | Mask.MODIFY)
 
-    async def _next(self, timeout: float) -> tuple[str | None, bool] | None:
+    async def _next(self, timeout: float) -> tuple[str | None, str] | None:
         try:
             event = await asyncio.wait_for(self._inotify.get(), timeout)
         except TimeoutError:
             return None
-        if event.mask & self._overflow:  # events were lost: the caller's scan finds the files
-            return None, False
-        return (str(event.name) if event.name is not None else None), bool(event.mask & self._finished)
+        if event.mask & self._mask.Q_OVERFLOW:  # events were lost: the caller's scan finds the files
+            return None, self.WRITING
+        if event.mask & self._mask.MOVED_TO:
+            state = self.MOVED
+        elif event.mask & self._mask.CLOSE_WRITE:
+            state = self.CLOSED
+        else:
+            state = self.WRITING
+        return (str(event.name) if event.name is not None else None), state
 
-    async def wait(self, timeout: float) -> list[str]:
-        """Wait up to ``timeout`` s for files to be finished; their names (maybe none)."""
+    async def wait(self, timeout: float) -> dict[str, str]:
+        """Wait up to ``timeout`` s for news; each named file's latest state (maybe none)."""
         first = await self._next(timeout)
         if first is None:
-            return []
-        last: dict[str, bool] = {}  # name -> finished by its latest event (a later write undoes it)
+            return {}
+        latest: dict[str, str] = {}
         if first[0] is not None:
-            last[first[0]] = first[1]
+            latest[first[0]] = first[1]
         deadline = asyncio.get_running_loop().time() + CLOSED_GATHER_MAX_S
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
-            event = await self._next(min(CLOSED_QUIET_S, left))
+            event = await self._next(min(QUIET_S, left))
             if event is None:
                 break
             if event[0] is not None:
-                last[event[0]] = event[1]
-        return sorted(n for n, done in last.items() if done and looks_finished(n) and not n.startswith("."))
+                latest[event[0]] = event[1]
+        return {n: state for n, state in latest.items() if looks_finished(n) and not n.startswith(".")}
 
     def close(self) -> None:
         self._inotify.close()
+
+
+class SettleClock:
+    """Which files the kernel reported are ready: moved in (at once), or written in place and
+    quiet for ``settle_s`` since their last close (a writer that reopens the file to append
+    restarts the clock). Pure bookkeeping: times come from the caller."""
+
+    def __init__(self, settle_s: float):
+        self.settle_s = settle_s
+        self._closed_at: dict[str, float] = {}
+
+    def hear(self, states: dict[str, str], now: float) -> list[str]:
+        """Take news from ``FinishedFiles.wait``; the names ready at once (moved in)."""
+        moved = []
+        for name, state in states.items():
+            if state == FinishedFiles.MOVED:
+                self._closed_at.pop(name, None)
+                moved.append(name)
+            elif state == FinishedFiles.CLOSED:
+                self._closed_at[name] = now
+            else:  # being written: its close will start the clock
+                self._closed_at.pop(name, None)
+        return sorted(moved)
+
+    def due(self, now: float) -> list[str]:
+        """Files written in place and quiet long enough; forgotten once returned."""
+        ready = sorted(n for n, at in self._closed_at.items() if now - at >= self.settle_s)
+        for name in ready:
+            del self._closed_at[name]
+        return ready
+
+    def next_due(self) -> float | None:
+        """When the next file becomes due (the caller's clock), if any waits."""
+        return min(self._closed_at.values()) + self.settle_s if self._closed_at else None
 
 
 class ClaimGone(Exception):
@@ -127,9 +166,10 @@ def looks_finished(name: str) -> bool:
 class Inbox(StorePart):
     folder = INBOX
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, settle_s: float = DEFAULT_SETTLE_S):
         super().__init__(backend)
-        self.settle_s = LOCAL_SETTLE_S if backend.can_rename else 0.0
+        # Object storage shows an object only once its upload is complete: no wait.
+        self.settle_s = settle_s if backend.can_rename else 0.0
 
     def make_ready(self) -> None:
         """A local inbox folder must exist for people to drop into."""

@@ -100,6 +100,19 @@ class Quarantine(StorePart):
         self.backend.delete(self.key(quarantine_id, REASON))
         self.backend.delete_tree(self.key(quarantine_id))
 
+    def unfinished(self) -> list[str]:
+        """Ids of folders without ``reason.json`` (one listing of the whole part)."""
+        folders: dict[str, set[str]] = {}
+        for key in self.backend.walk_files(QUARANTINE):
+            qid, _, rest = key.partition("/")
+            folders.setdefault(qid, set()).add(rest)
+        return sorted(qid for qid, files in folders.items() if REASON not in files)
+
+    def discard(self, quarantine_id: str) -> None:
+        """Remove an unfinished attempt (never a committed entry: that is ``remove``)."""
+        if not self.holds(quarantine_id):
+            self.backend.delete_tree(self.key(quarantine_id))
+
     def entries(self) -> list[dict[str, Any]]:
         """Every committed entry with its reason, oldest first."""
         records = [{"id": qid, **r} for qid in self.backend.children(QUARANTINE) if (r := self.reason(qid))]

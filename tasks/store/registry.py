@@ -75,6 +75,29 @@ class ModelRegistry(StorePart):
             if self.backend.create_exclusive(self._key(version, RESERVATION), stamp):
                 return version
 
+    def abandoned(self, older_than_s: float) -> list[str]:
+        """Reserved versions that never got a card, reserved more than ``older_than_s`` ago
+        (their training crashed or ran out of space), still holding more than the reservation."""
+        cutoff = datetime.now(UTC).timestamp() - older_than_s
+        found = []
+        for version in self._numbers():
+            if self.backend.exists(self._key(version, CARD)):
+                continue
+            reservation = self.backend.read_json_or_none(self._key(version, RESERVATION))
+            reserved_at = datetime.fromisoformat(reservation["reserved_at"]).timestamp() if reservation else 0.0
+            leftovers = [k for k in self.backend.walk_files(f"{MODELS}/{version}") if k != RESERVATION]
+            if reserved_at < cutoff and leftovers:
+                found.append(version)
+        return found
+
+    def clear_abandoned(self, version: str) -> None:
+        """Free the space of an abandoned attempt; its reservation stays, so the number is never reused."""
+        if self.backend.exists(self._key(version, CARD)):
+            raise ValueError(f"{version} is a committed version, not an abandoned attempt")
+        for name in self.backend.walk_files(f"{MODELS}/{version}"):
+            if name != RESERVATION:
+                self.backend.delete(self._key(version, name))
+
     def load(self, version: str) -> Any:
         """Load a version's model after checking its sha256 against the card."""
         import joblib

@@ -111,3 +111,12 @@ def index_page(state: dict[str, Any]) -> str:
 <h2 id="quarantine">Quarantine</h2>
 {_quarantine_table(state["quarantine"])}
 </body></html>"""
+
+
+def storage_unreachable_page(message: str) -> str:
+    """What the Pipeline page says while the storage is down (instead of a 500)."""
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Pipeline: storage unreachable</title>
+<style>{STYLE}</style></head><body><h1>Pipeline</h1>
+<p class="error" id="storage-error">{escape(message)}</p>
+<p>Nothing is lost: files wait in the inbox and the pipeline resumes once the storage answers. Reload to check.</p>
+</body></html>"""

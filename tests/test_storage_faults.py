@@ -1,0 +1,183 @@
+"""A storage failure is a storage failure: named in one line (task log, Pipeline page, command
+line), never a rejection or a traceback; and storage that would break "exactly once" is refused.
+
+The S3 server is the real moto server; outages and a server that ignores conditional creates
+are played by a real TCP proxy in front of it (``TcpProxy``): cut, it refuses connections;
+with ``strip``, the server never sees the ``If-None-Match`` header.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+
+from tasks.stack.harness import TcpProxy
+from tasks.store.backend import ObjectBackend, StoragePromiseBroken, describe_storage_error
+
+
+@pytest.fixture
+def proxied_bucket(s3_server, monkeypatch):
+    """A bucket reached through a proxy the test can cut: (data url, proxy)."""
+    bucket = s3_server.new_bucket()
+    proxy = TcpProxy(int(s3_server.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    yield f"s3://{bucket}/data", proxy
+    proxy.cut()
+
+
+def test_both_backends_refuse_a_second_conditional_create(store):
+    store.backend.check_exclusive_create()  # raises if not
+    assert not [k for k in store.backend.walk_files("") if k.startswith(".probes/")]  # the probe is gone
+
+
+def test_a_server_that_ignores_if_none_match_is_refused_naming_it(s3_server, monkeypatch):
+    proxy = TcpProxy(int(s3_server.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]), strip=b"If-None-Match: *\r\n")
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        backend = ObjectBackend(f"s3://{s3_server.new_bucket()}/data")
+        with pytest.raises(StoragePromiseBroken) as refused:
+            backend.check_exclusive_create()
+        assert proxy.url in str(refused.value) and "'Compatible servers'" in str(refused.value)
+    finally:
+        proxy.cut()
+
+
+@pytest.mark.e2e
+def test_make_run_refuses_such_a_server_before_starting_airflow(s3_server, tmp_path):
+    from tasks.stack.services import free_port
+
+    proxy = TcpProxy(int(s3_server.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]), strip=b"If-None-Match: *\r\n")
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "PIPELINE_CONFIG"}
+        env |= {
+            **s3_server.env,
+            "AWS_ENDPOINT_URL": proxy.url,
+            "PIPELINE_DATA_URL": f"s3://{s3_server.new_bucket()}/data",
+            "AIRFLOW_HOME": str(tmp_path / "home"),
+            "AIRFLOW_PORT": str(free_port()),
+        }
+        done = subprocess.run(["make", "run"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0
+        assert "does not refuse a conditional create of an existing key" in done.stderr and proxy.url in done.stderr
+        assert "Preparing the metadata DB" not in done.stdout  # refused before Airflow
+    finally:
+        proxy.cut()
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+        (PermissionError(errno.EACCES, "Permission denied"), "Permission denied"),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"), "Connection refused"),
+        (ValueError("bad data"), None),
+        (FileNotFoundError(errno.ENOENT, "No such file"), None),
+    ],
+)
+def test_storage_errors_are_told_from_everything_else(error, expected):
+    try:
+        try:
+            raise error
+        except Exception as inner:
+            raise RuntimeError("a stage failed") from inner
+    except RuntimeError as outer:
+        assert describe_storage_error(outer) == expected
+
+
+def test_an_airflow_api_failure_is_not_called_a_storage_failure():
+    import urllib.error
+
+    try:
+        try:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+        except OSError as refused:
+            raise urllib.error.URLError(refused) from None
+    except urllib.error.URLError as exc:
+        assert describe_storage_error(exc) is None
+
+
+def test_the_command_line_says_storage_unreachable_in_one_line(proxied_bucket, tmp_path):
+    data_url, proxy = proxied_bucket
+    proxy.cut()
+    env = {**os.environ, "PIPELINE_DATA_URL": data_url, "AIRFLOW_HOME": str(tmp_path / "home"), "AIRFLOW_PORT": "9"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tasks.cli", "quarantine"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"Error: storage unreachable: {data_url} at {proxy.url}: EndpointConnectionError")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.airflow
+def test_the_pipeline_page_says_storage_unreachable_not_500(proxied_bucket, monkeypatch):
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.testclient import TestClient
+
+    from tasks.orchestration import ui_plugin
+
+    data_url, proxy = proxied_bucket
+    monkeypatch.setenv("PIPELINE_DATA_URL", data_url)
+    app = ui_plugin.build_app()
+    app.dependency_overrides[get_user] = lambda: {"sub": "admin"}
+    client = TestClient(app)
+    assert client.get("/").status_code == 200
+    proxy.cut()
+    page = client.get("/")
+    assert page.status_code == 503 and f"storage unreachable: {data_url} at {proxy.url}" in page.text
+    assert page.headers["content-security-policy"]  # the security headers still apply
+    status = client.get("/api/status")
+    assert status.status_code == 503 and status.json()["error"].startswith("storage unreachable")
+    proxy.restore()
+    assert client.get("/").status_code == 200  # back by itself
+
+
+@pytest.mark.airflow
+def test_a_task_failing_on_storage_says_so_first_and_is_retried(proxied_bucket, monkeypatch, caplog):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from tasks import orchestration as o
+    from tasks.store import open_store
+    from tasks.store.backend import StorageUnavailable
+
+    data_url, proxy = proxied_bucket
+    monkeypatch.setenv("PIPELINE_DATA_URL", data_url)
+    store = open_store(data_url)
+    proxy.cut()
+    with pytest.raises(StorageUnavailable) as failed:
+        with o.storage_errors_retried():
+            store.batches.committed()
+    assert not isinstance(failed.value, AirflowFailException)  # a plain failure: Airflow retries it
+    assert str(failed.value).startswith(f"storage unreachable: {data_url} at {proxy.url}: EndpointConnectionError")
+    assert "Airflow retries this task" in str(failed.value) and failed.value.__cause__ is None
+    with pytest.raises(ValueError):  # anything else passes through untouched
+        with o.storage_errors_retried():
+            raise ValueError("a bug")
+    with pytest.raises(AirflowFailException, match="nothing was rejected"):
+        o.fail_the_run(0)
+
+
+def test_a_data_root_has_one_live_launcher(store):
+    import json
+    import socket
+
+    from tasks.store.launcher_record import DataRootInUse
+
+    mine = store.launcher.claim(url="http://127.0.0.1:8080", home="/h")
+    assert store.launcher.claim(url="http://127.0.0.1:8080", home="/h")["pid"] == mine["pid"] == os.getpid()
+    other = {**mine, "pid": 1, "url": "http://127.0.0.1:9999"}  # PID 1 is alive: another launcher
+    store.backend.write_bytes("launcher.json", json.dumps(other).encode())
+    with pytest.raises(DataRootInUse, match=r"launcher PID 1, http://127.0.0.1:9999"):
+        store.launcher.claim(url="http://127.0.0.1:8080", home="/h")
+    store.launcher.release()  # not ours: left alone
+    assert store.launcher.current()["pid"] == 1
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.backend.write_bytes("launcher.json", json.dumps({**other, "pid": dead.pid, "host": socket.gethostname()}).encode())
+    assert store.launcher.claim(url="http://127.0.0.1:8080", home="/h")["pid"] == os.getpid()  # a killed launcher's record
+    store.launcher.release()
+    assert store.launcher.current() is None
