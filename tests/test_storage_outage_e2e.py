@@ -63,5 +63,7 @@ def test_an_s3_outage_mid_chain_heals_with_no_new_drop(s3_server, tmp_path_facto
             quarantined = [k for k in stack.store.backend.walk_files("quarantine") if k.endswith("/during-outage.csv")]
             assert len(archived) == 1 and quarantined == [], (archived, quarantined)
             assert outage > 0
+            terminal = stack.log.read_text(errors="replace")  # what `make run` printed meanwhile
+            assert f"storage unreachable: {data_url} at {proxy.url}" in terminal and "storage is back" in terminal
     finally:
         proxy.cut()

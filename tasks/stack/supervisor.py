@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -294,6 +295,43 @@ class Stack:
         }
 
 
+class StorageWatch(threading.Thread):
+    """Checks the data root every ``every`` seconds (in a thread: an unreachable S3 takes
+    seconds to fail) so the terminal says when storage goes away and when it is back."""
+
+    def __init__(self, store, every: float = 10.0):
+        super().__init__(daemon=True, name="storage-watch")
+        self.store, self.every = store, every
+        self._problem: str | None = None
+        self._told: str | None = None
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        from tasks.store.backend import describe_storage_error
+
+        while True:
+            try:
+                self.store.dataset.recorded()
+                problem = None
+            except Exception as exc:  # a bug here must not stop the stack: report and go on
+                reason = describe_storage_error(exc) or f"{type(exc).__name__}: {exc}"
+                problem = f"storage unreachable: {self.store.backend.endpoint}: {reason}"
+            with self._lock:
+                self._problem = problem
+            time.sleep(self.every)
+
+    def news(self) -> str | None:
+        """A line for the terminal when the state changed since the last one told."""
+        with self._lock:
+            problem = self._problem
+        if problem == self._told:
+            return None
+        was_down, self._told = self._told is not None, problem
+        if problem is not None:
+            return f"{problem}. Tasks fail and are retried; the pipeline resumes once it answers."
+        return "storage is back: the pipeline resumes (work left behind is picked up within a minute)." if was_down else None
+
+
 def become_subreaper() -> None:
     """Orphaned descendants re-parent to us instead of init, so stop() can find them (Linux)."""
     if sys.platform.startswith("linux"):
@@ -413,7 +451,11 @@ def run_foreground(cluster: bool = False) -> int:
                 flush=True,
             )
         reported: set[str] = set()
+        storage = StorageWatch(store)
+        storage.start()
         while not stopping["requested"]:
+            if (news := storage.news()) is not None:
+                print(news, file=sys.stderr, flush=True)
             dead = [d for d in stack.dead_components() if d not in reported]
             workers = [d for d in dead if d in CELERY_WORKERS]
             if workers:  # like a lost machine: the other worker carries on
