@@ -98,6 +98,7 @@ def running_stack(backend: str = "local", extra_dags: list[Path] = (), prepare: 
     root.chmod(0o711)  # the cluster's PostgreSQL runs as the postgres user
     env: dict[str, str] = {}
     moto = None
+    saved = dict(os.environ)
     try:
         if extra_dags:
             dags = root / "dags"
@@ -109,6 +110,7 @@ def running_stack(backend: str = "local", extra_dags: list[Path] = (), prepare: 
         if backend == "s3":
             moto = MotoServer(log_path=root / "moto_server.log").start()
             env.update(moto.env)
+            os.environ.update(moto.env)  # this process drops and reads through the same server
             data_url, s3_log = f"s3://{moto.new_bucket('bench')}/data", moto.log_path
         elif backend == "local" and prepare is not None:
             prepare(data_url)
@@ -118,7 +120,6 @@ def running_stack(backend: str = "local", extra_dags: list[Path] = (), prepare: 
             data_url = "s3://pipeline/data"
         launched = LaunchedStack(root, data_url, target="cluster" if backend == "cluster" else "run", env=env)
         started = time.monotonic()
-        saved = dict(os.environ)
         try:
             with launched.started(timeout=300) as stack:
                 if backend == "cluster":  # the cluster's S3 server: reach it as its users do
@@ -130,6 +131,8 @@ def running_stack(backend: str = "local", extra_dags: list[Path] = (), prepare: 
             os.environ.clear()
             os.environ.update(saved)
     finally:
+        os.environ.clear()
+        os.environ.update(saved)
         if moto is not None:
             moto.stop()
 

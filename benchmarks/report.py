@@ -27,7 +27,7 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 def cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, list) and len(value) > 6:
+    if isinstance(value, list) and (len(value) > 6 or any(isinstance(v, dict | list) for v in value)):
         return f"{len(value)} values"
     return str(value).replace("|", "\\|")
 
