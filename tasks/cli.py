@@ -87,21 +87,17 @@ class PipelineCommands(click.Group):
     """Every command: a storage failure is one line naming the storage, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from tasks.store.backend import describe_storage_error
+        from tasks.config import Settings
+        from tasks.store.backend import open_backend, storage_failure
 
         try:
             return super().invoke(ctx)
         except Exception as exc:
             if isinstance(exc, click.exceptions.Exit | click.ClickException | click.Abort):
                 raise
-            if (reason := describe_storage_error(exc)) is None:
+            if (message := storage_failure(exc, open_backend(Settings.from_env().data_url))) is None:
                 raise
-            from tasks.config import Settings
-            from tasks.store.backend import open_backend
-
-            raise click.ClickException(
-                f"storage unreachable: {open_backend(Settings.from_env().data_url).endpoint}: {reason}"
-            ) from None
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=PipelineCommands, context_settings={"help_option_names": ["-h", "--help"]})

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tasks.store.inbox import DEFAULT_SETTLE_S
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("f1_macro", "accuracy")
 CHAIN_DAG_IDS = ("ingest", "preprocess", "train", "evaluate")  # the DAGs of dags/, in chain order
@@ -37,7 +39,7 @@ class Settings:
     data_url: str
     config_file: Path
     inbox_queue: str | None = None
-    inbox_settle_s: float = 3.0  # tasks.store.inbox.DEFAULT_SETTLE_S
+    inbox_settle_s: float = DEFAULT_SETTLE_S
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -46,7 +48,7 @@ class Settings:
             data_url=normalise_data_url(env.get("PIPELINE_DATA_URL") or str(REPO_ROOT / "data")),
             config_file=Path(env.get("PIPELINE_CONFIG") or REPO_ROOT / "pipeline.toml").resolve(),
             inbox_queue=env.get("PIPELINE_INBOX_QUEUE") or None,
-            inbox_settle_s=float(env.get("PIPELINE_INBOX_SETTLE_S") or 3.0),
+            inbox_settle_s=float(env.get("PIPELINE_INBOX_SETTLE_S") or DEFAULT_SETTLE_S),
         )
 
     @property

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.config import Dataset
+from tasks.drops import looks_like_number
 
 
 class SuiteLoadError(RuntimeError):
@@ -171,7 +172,7 @@ def suggest_fixes(problems: list[dict[str, Any]], frame: pd.DataFrame, dataset: 
     for p in problems:
         missing, extra = p.get("missing_columns", []), p.get("unexpected_columns", [])
         expected = p.get("expected_columns") or []
-        if expected and not set(expected) & set(frame.columns) and any(_is_number(c) for c in frame.columns):
+        if expected and not set(expected) & set(frame.columns) and any(looks_like_number(str(c)) for c in frame.columns):
             fixes.append(
                 f"the first row looks like data, not column names ({', '.join(map(str, list(frame.columns)[:4]))}, ...): "
                 f"add a header row: {','.join(expected)}"
@@ -209,14 +210,6 @@ def suggest_fixes(problems: list[dict[str, Any]], frame: pd.DataFrame, dataset: 
         sample = frame[commas[0]].dropna().astype(str).iloc[0]
         fixes.append(f"the numbers use decimal commas (e.g. '{sample}' in {commas}): export with '.' as the decimal separator")
     return list(dict.fromkeys(fixes))
-
-
-def _is_number(text: Any) -> bool:
-    try:
-        float(str(text))
-    except ValueError:
-        return False
-    return True
 
 
 def _allowed_classes(problems: list[dict[str, Any]], dataset: Dataset) -> set[str]:

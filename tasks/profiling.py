@@ -19,6 +19,7 @@ import pandas as pd
 
 from tasks.config import REPO_ROOT
 from tasks.drops import read_drop, without_index_column
+from tasks.modeling import class_order
 
 RANGE_MARGIN = 0.10  # numeric bounds widened by this share of the sample's range, each side
 MISSING_MARGIN = 0.05  # tolerated share of empty values: twice the sample's share plus this
@@ -92,7 +93,7 @@ def profile_frame(frame: pd.DataFrame, target: str, *, name: str, source: str) -
     if target not in columns:
         raise ProfileError(f"the sample has no column '{target}' (its columns: {columns}): name the target column")
     labels = frame[target]
-    classes = sorted(labels.dropna().unique().tolist(), key=lambda v: (isinstance(v, str), v))
+    classes = class_order(labels.dropna().unique().tolist())
     if len(classes) < 2:
         raise ProfileError(f"the target '{target}' has {len(classes)} class(es) in the sample: a classifier needs at least two")
     rows = len(frame)

@@ -20,6 +20,7 @@ from airflow.sdk import Asset, AssetAlias, AssetWatcher
 from tasks.config import Settings, is_object_storage
 from tasks.orchestration.inbox_trigger import LOCAL_POLL_S, OBJECT_POLL_S, QUEUE_SAFETY_SWEEP_S, InboxTrigger
 from tasks.store import part_uri
+from tasks.store.inbox import DEFAULT_SETTLE_S
 
 QUARANTINE_NAME = "quarantine"
 # Tasks that may reject input have this alias as an outlet: an event lands on the quarantine
@@ -38,7 +39,7 @@ class ChainAssets:
     quarantine: Asset
 
 
-def inbox_watchers(data_url: str, inbox_queue: str | None, settle_s: float = 3.0) -> list[AssetWatcher]:
+def inbox_watchers(data_url: str, inbox_queue: str | None, settle_s: float = DEFAULT_SETTLE_S) -> list[AssetWatcher]:
     if not inbox_queue:
         interval = OBJECT_POLL_S if is_object_storage(data_url) else LOCAL_POLL_S
         return [AssetWatcher(name="inbox_new_files", trigger=InboxTrigger(data_url, interval, settle_s))]

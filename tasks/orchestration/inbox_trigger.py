@@ -102,11 +102,11 @@ class InboxTrigger(BaseEventTrigger):
     def _storage_down(self, exc: Exception, store) -> None:
         """A storage failure is logged and waited out (the next round tries again); anything
         else is a bug and ends the watcher loudly."""
-        from tasks.store.backend import describe_storage_error
+        from tasks.store.backend import storage_failure
 
-        if (reason := describe_storage_error(exc)) is None:
+        if (failure := storage_failure(exc, store.backend)) is None:
             raise exc
-        self.log.warning("storage unreachable: %s: %s; the inbox watcher tries again", store.backend.endpoint, reason)
+        self.log.warning("%s; the inbox watcher tries again", failure)
 
     def _claimed(self, claims: list) -> TriggerEvent:
         self.log.info("Claimed %d file(s): %s", len(claims), [c.name for c in claims])

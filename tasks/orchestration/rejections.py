@@ -18,7 +18,7 @@ from tasks.config import Settings
 from tasks.orchestration.assets import QUARANTINED, chain_assets
 from tasks.results import StageResult
 from tasks.store import part_uri
-from tasks.store.backend import StorageUnavailable, describe_storage_error, open_backend
+from tasks.store.backend import StorageUnavailable, open_backend, storage_failure
 
 REJECTIONS_XCOM = "rejections"
 log = logging.getLogger(__name__)
@@ -61,11 +61,10 @@ def storage_errors_retried() -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        reason = describe_storage_error(exc)
-        if reason is None:
+        failure = storage_failure(exc, open_backend(Settings.from_env().data_url))
+        if failure is None:
             raise
-        where = open_backend(Settings.from_env().data_url).endpoint
-        message = f"storage unreachable: {where}: {reason}. Not a data problem, nothing was rejected: Airflow retries this task"
+        message = f"{failure}. Not a data problem, nothing was rejected: Airflow retries this task"
         log.error(message)
         raise StorageUnavailable(message) from None
 

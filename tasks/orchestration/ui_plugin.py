@@ -41,14 +41,12 @@ def build_app():  # -> fastapi.FastAPI
         try:
             response = await call_next(request)
         except Exception as exc:  # storage down: say so (503), never a 500 with a traceback
-            from tasks.store.backend import describe_storage_error, open_backend
+            from tasks.config import Settings
+            from tasks.store.backend import open_backend, storage_failure
             from tasks.ui.pages import storage_unreachable_page
 
-            if (reason := describe_storage_error(exc)) is None:
+            if (message := storage_failure(exc, open_backend(Settings.from_env().data_url))) is None:
                 raise
-            from tasks.config import Settings
-
-            message = f"storage unreachable: {open_backend(Settings.from_env().data_url).endpoint}: {reason}"
             if request.url.path.rstrip("/").endswith("/api/status"):
                 response = JSONResponse({"error": message}, status_code=503)
             else:

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
-
 from tasks.airflow_api import PASSWORD_FILE
+from tasks.store.launcher_record import process_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT = 8080
@@ -166,8 +165,4 @@ def running_stack(home: Path) -> RunningStack | None:
         record = RunningStack(**json.loads((home / STACK_FILE).read_text()))
     except (FileNotFoundError, ValueError, TypeError):
         return None
-    try:
-        alive = psutil.Process(record.pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        alive = False
-    return record if alive else None
+    return record if process_alive(record.pid) else None

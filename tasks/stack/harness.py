@@ -101,8 +101,6 @@ class TcpProxy:
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
 
-    close = cut
-
     def _accept(self, server: socket.socket) -> None:
         while True:
             try:

@@ -307,15 +307,16 @@ class StorageWatch(threading.Thread):
         self._lock = threading.Lock()
 
     def run(self) -> None:
-        from tasks.store.backend import describe_storage_error
+        from tasks.store.backend import storage_failure
 
         while True:
             try:
                 self.store.dataset.recorded()
                 problem = None
             except Exception as exc:  # a bug here must not stop the stack: report and go on
-                reason = describe_storage_error(exc) or f"{type(exc).__name__}: {exc}"
-                problem = f"storage unreachable: {self.store.backend.endpoint}: {reason}"
+                problem = storage_failure(exc, self.store.backend) or (
+                    f"storage unreachable: {self.store.backend.endpoint}: {type(exc).__name__}: {exc}"
+                )
             with self._lock:
                 self._problem = problem
             time.sleep(self.every)

@@ -62,6 +62,13 @@ def describe_storage_error(exc: BaseException) -> str | None:
     return None
 
 
+def storage_failure(exc: BaseException, backend: Backend) -> str | None:
+    """ "storage unreachable: <where>: <reason>" when ``exc`` is a storage failure (see
+    ``describe_storage_error``), ``None`` otherwise: the one wording every view uses."""
+    reason = describe_storage_error(exc)
+    return None if reason is None else f"storage unreachable: {backend.endpoint}: {reason}"
+
+
 class StoragePromiseBroken(RuntimeError):
     """The storage does not keep a promise "exactly once" depends on; the message says which."""
 

@@ -26,7 +26,8 @@ class DataRootInUse(RuntimeError):
     """Another live launcher runs on this data root; the message names it."""
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """A process with this PID runs on this machine (a zombie does not count)."""
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -44,7 +45,7 @@ class LauncherRecord(StorePart):
         record = self.current()
         if record is not None and record.get("pid") != os.getpid():
             same_host = record.get("host") == socket.gethostname()
-            if not same_host or _alive(int(record["pid"])):
+            if not same_host or process_alive(int(record["pid"])):
                 where = "" if same_host else f" on host {record.get('host')}"
                 raise DataRootInUse(
                     f"a stack already runs on the data root {self.backend.url}: launcher PID {record['pid']}{where}, "
