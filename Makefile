@@ -7,7 +7,7 @@ VENV := .venv
 SYNCED := $(VENV)/.synced
 PIPELINE := $(VENV)/bin/pipeline
 
-.PHONY: run cluster test lint bench setup system-packages clean-data dataset predict quarantine upload retract release retrain status
+.PHONY: run cluster test lint bench setup system-packages clean-data dataset predict score quarantine upload retract release retrain status
 
 setup: $(SYNCED)
 
@@ -48,6 +48,9 @@ dataset: $(SYNCED)  ## Start your own data set from a labelled sample: make data
 
 predict: $(SYNCED)  ## Score a CSV with the champion: make predict IN=file.csv [OUT=out.csv]
 	@$(PIPELINE) predict "$(IN)" $(OUT)
+
+score: $(SYNCED)  ## Drop a file into the scoring inbox: the live champion scores it: make score FILE=x.csv
+	@$(PIPELINE) score $(FILE)
 
 quarantine: $(SYNCED)  ## List rejected files and batches with their reasons.
 	@$(PIPELINE) quarantine

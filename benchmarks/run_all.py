@@ -22,6 +22,7 @@ SCRIPTS = [
     ["memory.py", "--backend", "cluster"],
     ["scale.py"],
     ["stop.py"],
+    ["serving.py"],
 ]
 
 if __name__ == "__main__":

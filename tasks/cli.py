@@ -26,9 +26,10 @@ from tasks.ui.text import one_line
 
 @dataclass
 class Target:
-    """The stack the commands act on (its REST API), and its store."""
+    """The stack the commands act on (its REST API, its scoring server), and its store."""
 
     api: ApiClient
+    serve_url: str
 
     @classmethod
     def find(cls) -> Target:
@@ -42,8 +43,11 @@ class Target:
             os.environ.setdefault("PIPELINE_DATA_URL", running.data_url)
             if running.config_file:
                 os.environ.setdefault("PIPELINE_CONFIG", running.config_file)
+        from tasks.config import Settings
+
         url = running.url if running else f"http://127.0.0.1:{requested_port()}"
-        return cls(api=ApiClient(url, home))
+        serve_url = running.serve_url if running and running.serve_url else Settings.from_env().serve_url
+        return cls(api=ApiClient(url, home), serve_url=serve_url)
 
     def store(self):
         from tasks.store import open_store
@@ -65,6 +69,16 @@ class Target:
                 f"Airflow is not running at {self.api.base_url}: start it first (pipeline run, or make run), "
                 "so the pipeline can rebuild the features and the model"
             )
+
+
+def served_version(serve_url: str) -> str | None:
+    """The version the scoring server answers with (``None``: none live, or not running)."""
+    import httpx
+
+    try:
+        return httpx.get(f"{serve_url}/version", timeout=3).json().get("model_version")
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 def print_json(value: Any) -> None:
@@ -147,7 +161,7 @@ def dataset(sample: Path, target: str, out: Path, name: str | None) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 def status(as_json: bool) -> None:
-    """The pipeline at a glance: champion, newest model, inbox, quarantine, Airflow's runs."""
+    """The pipeline at a glance: champion, what is live, newest model, inbox, scoring, quarantine, Airflow's runs."""
     from tasks.ui.overview import overview
 
     target = Target.find()
@@ -159,8 +173,9 @@ def status(as_json: bool) -> None:
             runs = target.api.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=1")["dag_runs"]
             airflow["last_runs"][dag_id] = {k: runs[0][k] for k in ("state", "run_after", "run_type")} if runs else None
         airflow["next_daily_ingest"] = target.api.get("/api/v2/dags/ingest").get("next_dagrun_run_after")
+    server = {"url": target.serve_url, "serving": served_version(target.serve_url)}
     if as_json:
-        print_json({**state, "airflow": airflow})
+        print_json({**state, "airflow": airflow, "scoring_server": server})
         return
     champion, inbox, last = state["champion"], state["inbox"], state["inbox"]["last_ingest"]
     newest = state["models"][-1] if state["models"] else None
@@ -170,6 +185,17 @@ def status(as_json: bool) -> None:
         {
             "what": "champion",
             "value": f"{champion['version']} (promoted {champion.get('promoted_at', '?')})" if champion else "none yet",
+        },
+        {
+            "what": "live",
+            "value": (
+                f"{live['version']} since {live['live_since']}"
+                + (f" (before: {live['previous']})" if live.get("previous") else "")
+                if (live := state["live"])
+                else "nothing yet"
+            )
+            + f"; server {server['url']}: "
+            + (f"serves {server['serving']}" if server["serving"] else "not answering (pipeline run starts it)"),
         },
         {
             "what": "newest model",
@@ -189,6 +215,15 @@ def status(as_json: bool) -> None:
             "what": "quarantine",
             "value": f"{len(state['quarantine'])} entries"
             + (f"; newest {state['quarantine'][0]['file']} [{state['quarantine'][0]['stage']}]" if state["quarantine"] else ""),
+        },
+        {
+            "what": "scoring",
+            "value": f"{len(state['scoring']['waiting']) + len(state['scoring']['claimed'])} waiting"
+            + (
+                f"; last {(j := state['scoring']['recent'][0])['file']} ({j['rows']} rows, {j['model_version']}) at {j['scored_at']}"
+                if state["scoring"]["recent"]
+                else ""
+            ),
         },
         {"what": "airflow", "value": airflow["url"] if airflow["running"] else f"not running at {airflow['url']} (pipeline run)"},
     ]
@@ -228,6 +263,28 @@ def upload(files: tuple[Path, ...]) -> None:
     for path in files:
         store.inbox.put(path.name, path.read_bytes())
         click.echo(f"{path} -> {store.inbox.uri}/{one_line(path.name)}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def score(files: tuple[Path, ...]) -> None:
+    """Drop FILES into the scoring inbox: the champion scores each one (see `pipeline status`)."""
+    store = Target.find().store()
+    for path in files:
+        store.scoring_inbox.put_file(path.name, path)
+        click.echo(f"{path} -> {store.scoring_inbox.uri}/{one_line(path.name)}")
+    click.echo(f"Predictions appear under {store.predictions.uri}/<job id>/predictions.csv")
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: PIPELINE_SERVE_PORT, or 8000).")
+def serve(port: int | None) -> None:
+    """Run the online scoring server in the foreground (pipeline run starts it for you)."""
+    from tasks.config import Settings
+    from tasks.scoring_server import serve as run_server
+
+    target = Target.find()
+    run_server(target.store(), target.config().dataset, port or Settings.from_env().serve_port)
 
 
 @main.command()

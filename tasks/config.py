@@ -20,7 +20,9 @@ from tasks.store.inbox import DEFAULT_SETTLE_S
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("f1_macro", "accuracy")
-CHAIN_DAG_IDS = ("ingest", "preprocess", "train", "evaluate")  # the DAGs of dags/, in chain order
+CHAIN_DAG_IDS = ("ingest", "preprocess", "train", "evaluate", "deploy")  # the training chain, in order
+DAG_IDS = (*CHAIN_DAG_IDS, "score")  # every DAG of dags/ (score runs on its own inbox)
+DEFAULT_SERVE_PORT = 8000
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,14 @@ class Settings:
     ``PIPELINE_CONFIG``: another parameters file instead of ``pipeline.toml``.
     ``PIPELINE_INBOX_SETTLE_S``: how long a file written in place in a local inbox must be
     quiet before it is taken (a file moved in is taken at once).
+    ``PIPELINE_SERVE_PORT``: the scoring server's port on 127.0.0.1 (default 8000).
     """
 
     data_url: str
     config_file: Path
     inbox_queue: str | None = None
     inbox_settle_s: float = DEFAULT_SETTLE_S
+    serve_port: int = DEFAULT_SERVE_PORT
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -49,7 +53,13 @@ class Settings:
             config_file=Path(env.get("PIPELINE_CONFIG") or REPO_ROOT / "pipeline.toml").resolve(),
             inbox_queue=env.get("PIPELINE_INBOX_QUEUE") or None,
             inbox_settle_s=float(env.get("PIPELINE_INBOX_SETTLE_S") or DEFAULT_SETTLE_S),
+            serve_port=int(env.get("PIPELINE_SERVE_PORT") or DEFAULT_SERVE_PORT),
         )
+
+    @property
+    def serve_url(self) -> str:
+        """Where the scoring server answers (the deploy stage and ``pipeline status`` call it)."""
+        return f"http://127.0.0.1:{self.serve_port}"
 
     @property
     def on_object_storage(self) -> bool:

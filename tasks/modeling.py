@@ -46,6 +46,8 @@ def feature_frame(frame: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
     """The feature columns, by name, in the configured order and with one dtype each:
     numbers as float64, categories as text (so ``3`` and ``"3"`` are one category), a
     missing value as NaN whatever the file wrote."""
+    if not dataset.categorical and list(frame.columns) == list(dataset.features) and (frame.dtypes == "float64").all():
+        return frame  # already so (a scoring request with just the features): no copy, ~1 ms saved
     columns = {}
     for column, kind in dataset.features.items():
         values = frame[column]

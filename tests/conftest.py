@@ -121,3 +121,14 @@ def featured(store, config) -> SimpleNamespace:
         store.batches.mark_validated(manifest["batch_id"], {"suite": "test"})
     build_features(store, config)
     return SimpleNamespace(store=store, config=config)
+
+
+@pytest.fixture
+def champion(featured) -> SimpleNamespace:
+    """``featured``, trained and evaluated: v0001 is the champion."""
+    from tasks.stages.evaluate import evaluate_pending
+    from tasks.stages.train import train
+
+    train(featured.store, featured.config)
+    evaluate_pending(featured.store, featured.config)
+    return featured

@@ -34,7 +34,10 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CHAIN = ["inbox", "ingest", "raw", "preprocess", "features", "train", "model", "evaluate", "metrics"]
+CHAIN = [
+    *("inbox", "ingest", "raw", "preprocess", "features", "train", "model", "evaluate", "metrics"),
+    *("deploy", "deployment"),
+]
 
 
 class Beacon:
@@ -109,7 +112,7 @@ def stack(tmp_path_factory, beacon):
         wait_for(
             "the rename to be quarantined", lambda: any(e["file"] == "renamed.csv" for e in running.store.quarantine.entries())
         )
-        running.wait_chain(before, dags=["train", "evaluate"])
+        running.wait_chain(before, dags=["train", "evaluate", "deploy"])
         yield running
 
 
@@ -198,7 +201,7 @@ def test_the_assets_page_lists_the_assets_and_the_graph_is_the_chain(visit):
         source, _, target = edge.get_attribute("aria-label").removeprefix("Edge from ").partition(" to ")
         edges.setdefault(labels[source], set()).add(labels[target])
     chain, node = ["inbox"], "inbox"
-    while node != "metrics":
+    while node != "deployment":
         (node,) = edges[node] - {"quarantined"}  # the rejection side exit (an alias) aside
         chain.append(node)
     assert chain == CHAIN

@@ -95,11 +95,12 @@ def test_the_cluster_runs_every_server_and_two_celery_workers(cluster):
         "scheduler --skip-serve-logs",
         "dag-processor",
         "triggerer --skip-serve-logs",
+        "tasks.cli serve --port",
     ):
         assert any(needle in p for p in procs), (needle, procs)
     assert cluster.api.healthy()  # api-server, metadata DB, scheduler, triggerer, dag-processor
     wait_for("the launcher's banner", lambda: "make upload FILE=" in cluster.log_tail(), timeout=30)
-    assert "Starting api-server, scheduler, dag-processor, triggerer, worker-1, worker-2" in cluster.log_tail()
+    assert "Starting api-server, scheduler, dag-processor, triggerer, scoring-server, worker-1, worker-2" in cluster.log_tail()
     env_file = cluster.home / "cluster.env"
     values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
     assert values["PIPELINE_DATA_URL"] == "s3://pipeline/data"
@@ -116,6 +117,18 @@ def test_the_seed_chain_runs_on_celery_with_the_data_on_s3(cluster):
     assert set(DAGS) <= set(executed), executed
     assert cluster.read_json("models/champion.json")["version"] == "v0001"
     assert cluster.store.reports.metrics()["decision"] == "promoted"
+    # The scoring server runs in the cluster too, with the champion it read from S3.
+    wait_for("the champion to be served", lambda: cluster.served_version() == "v0001", timeout=60)
+    assert cluster.store.deployments.live()["version"] == "v0001"
+
+
+def test_a_scoring_upload_is_scored_on_the_cluster(cluster):
+    cluster.drop("cluster_to_score.csv", iris_sample(30, seed=203).drop(columns="target").to_csv(index=False), to_score=True)
+    event = wait_for("a predictions event", lambda: cluster.api.asset_events(source_dag_id="score"), timeout=120)[0]["extra"]
+    assert event["files"] == ["cluster_to_score.csv"] and event["rows"] == 30
+    (job,) = event["jobs"]
+    assert cluster.store.predictions.summary(job)["model_version"] == "v0001"
+    assert cluster.inbox_is_empty()
 
 
 def test_an_upload_is_announced_by_sqs_and_runs_the_chain(cluster):

@@ -10,6 +10,7 @@ import sys
 import pytest
 from conftest import REPO_ROOT
 
+from tasks.config import DAG_IDS
 from tasks.orchestration import QUARANTINED
 
 pytestmark = pytest.mark.airflow
@@ -34,11 +35,12 @@ def _assets(condition):
 
 def test_every_dag_file_imports_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert sorted(dagbag.dag_ids) == ["evaluate", "ingest", "preprocess", "train"]
-    assert len(DAG_FILES) == 4  # one DAG per file
+    assert sorted(dagbag.dag_ids) == sorted(DAG_IDS) == ["deploy", "evaluate", "ingest", "preprocess", "score", "train"]
+    assert len(DAG_FILES) == 6  # one DAG per file
 
 
-def test_the_asset_graph_is_the_chain(dagbag):
+def walk(dagbag, start: str) -> list[str]:
+    """From asset ``start``, follow consumers and producers; at each step there must be exactly one way on."""
     consumers: dict[str, list[str]] = {}
     producers: dict[str, list[str]] = {}
     for dag in dagbag.dags.values():
@@ -48,12 +50,19 @@ def test_the_asset_graph_is_the_chain(dagbag):
             for outlet in task.outlets:
                 if outlet != QUARANTINED:  # the side exit for rejections, not a link of the chain
                     producers.setdefault(dag.dag_id, set()).add(outlet.name)
-    # Walk the graph from the inbox; at each step there must be exactly one way on.
-    chain, node = ["inbox"], "inbox"
+    chain, node = [start], start
     while node in consumers or node in producers:
         (node,) = consumers.get(node) or producers.get(node)
         chain.append(node)
-    assert chain == ["inbox", "ingest", "raw", "preprocess", "features", "train", "model", "evaluate", "metrics"]
+    return chain
+
+
+def test_the_asset_graph_is_the_chain(dagbag):
+    assert walk(dagbag, "inbox") == [
+        *("inbox", "ingest", "raw", "preprocess", "features", "train", "model", "evaluate", "metrics"),
+        *("deploy", "deployment"),
+    ]
+    assert walk(dagbag, "scoring_inbox") == ["scoring_inbox", "score", "predictions"]
 
 
 def test_only_the_stages_that_reject_input_report_to_the_quarantine(dagbag):
@@ -65,6 +74,8 @@ def test_only_the_stages_that_reject_input_report_to_the_quarantine(dagbag):
         ("ingest", "record_rejections", "one_failed"),
         ("preprocess", "validate_and_split", "all_success"),
         ("preprocess", "record_rejections", "one_failed"),
+        ("score", "score_claimed_files", "all_success"),
+        ("score", "record_rejections", "one_failed"),
     }
 
 
@@ -83,7 +94,10 @@ def test_the_inbox_watcher_uses_the_project_trigger_on_the_configured_data(dagba
     (watcher,) = inbox.watchers
     classpath, kwargs = watcher.trigger.serialize()
     assert classpath == "tasks.orchestration.inbox_trigger.InboxTrigger"
-    assert kwargs["data_url"] == os.environ["PIPELINE_DATA_URL"]
+    assert kwargs["data_url"] == os.environ["PIPELINE_DATA_URL"] and kwargs["inbox"] == "inbox"
+    (scoring,) = list(_assets(dagbag.dags["score"].timetable.asset_condition))
+    (watcher,) = scoring.watchers
+    assert watcher.trigger.serialize()[1]["inbox"] == "scoring"
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)

@@ -11,10 +11,14 @@ process is left behind. The fixture stops everything it started even when a test
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
+import threading
 import time
 
+import httpx
+import pandas as pd
 import pytest
 from conftest import REPO_ROOT, everything, iris_config_text, iris_sample
 
@@ -80,6 +84,22 @@ def test_a_fresh_stack_seeds_iris_and_runs_the_whole_chain(stack):
     assert stack.store.reports.metrics()["version"] == "v0001"
     assert b"<h1>Model v0001 (iris)</h1>" in stack.store.backend.read_bytes("metrics/latest/report.html")
     stack.remember_processes()
+
+
+def test_the_first_champion_is_live_on_the_scoring_server(stack):
+    champion, _ = _champion_model_sha(stack)
+    wait_for("the scoring server to serve the champion", lambda: stack.served_version() == champion, timeout=60)
+    (deployed,) = stack.api.asset_events(source_dag_id="deploy")
+    assert deployed["extra"]["version"] == champion and deployed["extra"]["previous"] is None
+    assert stack.store.deployments.live()["version"] == champion
+    columns = list(iris_sample(1, seed=1).columns.drop("target"))
+    answer = httpx.post(
+        f"{stack.serve_url}/invocations", json={"dataframe_split": {"columns": columns, "data": [[5.1, 3.5, 1.4, 0.2]]}}
+    )
+    assert answer.status_code == 200 and answer.headers["X-Model-Version"] == champion
+    assert answer.json()["predictions"][0]["prediction"] == 0
+    bad = httpx.post(f"{stack.serve_url}/invocations", json={"dataframe_records": [{"sepal length (cm)": "five"}]})
+    assert bad.status_code == 400 and "missing feature column(s)" in bad.json()["message"]
 
 
 def test_a_dropped_csv_runs_the_chain_with_metadata_on_every_event(stack):
@@ -230,7 +250,7 @@ def test_a_mixed_drop_quarantines_the_bad_files_and_trains_on_the_good_one(stack
         "train and evaluate to run on it",
         lambda: all(
             any(r["state"] == "success" and r["dag_run_id"] not in before[d] for r in stack.runs(d))
-            for d in ("train", "evaluate")
+            for d in ("train", "evaluate", "deploy")
         ),
     )
 
@@ -286,7 +306,7 @@ def test_a_changed_model_setting_trains_a_new_version_and_make_retrain_forces_on
     stack.config.write_text(stack.config.read_text().replace("n_estimators = 100", "n_estimators = 40"))
     before = stack.run_ids()
     stack.api.post("/api/v2/dags/train/dagRuns", {"logical_date": None})
-    stack.wait_chain(before, dags=["train", "evaluate"])
+    stack.wait_chain(before, dags=["train", "evaluate", "deploy"])
     new = stack.store.registry.versions()[-1]
     assert new not in versions and stack.store.registry.card(new)["params"]["n_estimators"] == 40
 
@@ -295,9 +315,47 @@ def test_a_changed_model_setting_trains_a_new_version_and_make_retrain_forces_on
         ["make", "-s", "retrain", "WHY=new sklearn"], cwd=REPO_ROOT, env=stack.env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and "Triggered train run" in done.stdout, done.stdout + done.stderr
-    stack.wait_chain(before, dags=["train", "evaluate"])
+    stack.wait_chain(before, dags=["train", "evaluate", "deploy"])
     forced = stack.store.registry.versions()[-1]
     assert forced > new and stack.store.registry.card(forced)["retrained_on_request"]
+
+
+def test_a_promoted_model_goes_live_while_clients_keep_sending(stack):
+    """A new champion is swapped in under load: no request fails, none is answered by a
+    version other than the old or the new one, and the new one answers once deploy ran."""
+    old = wait_for("a served version", stack.served_version, timeout=60)
+    columns = list(iris_sample(1, seed=1).columns.drop("target"))
+    body = {"dataframe_split": {"columns": columns, "data": [[5.1, 3.5, 1.4, 0.2], [6.5, 3.0, 5.5, 2.0]]}}
+    answers: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=stack.serve_url, timeout=30) as http:
+            while not stop.is_set():
+                r = http.post("/invocations", json=body)
+                answers.append((r.status_code, r.headers.get("X-Model-Version", "")))
+                time.sleep(0.05)
+
+    # Any challenger is promoted from here on, so the retrain surely makes a new champion.
+    original = stack.config.read_text()
+    stack.config.write_text(original.replace("tolerance = 0.0", "tolerance = 1.0"))
+    sender = threading.Thread(target=client)
+    sender.start()
+    try:
+        before = stack.run_ids()
+        stack.api.post("/api/v2/dags/train/dagRuns", {"logical_date": None, "conf": {"retrain": True}})
+        stack.wait_chain(before, dags=["train", "evaluate", "deploy"])
+        new = stack.read_json("models/champion.json")["version"]
+        assert new != old
+        wait_for("the new champion to answer", lambda: answers and answers[-1][1] == new, timeout=30)
+    finally:
+        stop.set()
+        sender.join(timeout=30)
+        stack.config.write_text(original)
+    assert {status for status, _ in answers} == {200}
+    assert {version for _, version in answers} == {old, new}
+    deployed = stack.api.asset_events(source_dag_id="deploy")[0]["extra"]
+    assert deployed["version"] == new and deployed["previous"] == old
 
 
 def test_the_airflow_home_is_private_and_outputs_are_readable_by_the_group(stack):
@@ -363,6 +421,27 @@ def test_columns_in_another_order_pass_and_the_same_rows_reencoded_are_a_duplica
         "the re-encoded copy to be quarantined", lambda: _quarantine_events(stack).get("reordered-from-excel.csv"), timeout=120
     )
     assert event["reason"].startswith(f"duplicate: the same rows were already ingested as batch {batch['batch_id']}")
+
+
+def test_a_scoring_drop_produces_predictions_and_an_event(stack):
+    rows = iris_sample(25, seed=202).drop(columns="target")
+    stack.drop("to_score.csv", rows.to_csv(index=False), to_score=True)
+    event = wait_for("a predictions event", lambda: stack.api.asset_events(source_dag_id="score"), timeout=120)[0]["extra"]
+    assert event["files"] == ["to_score.csv"] and event["rows"] == 25
+    (job,) = event["jobs"]
+    scored = pd.read_csv(io.BytesIO(stack.store.predictions.read_output(job)))
+    assert list(scored.columns) == [*rows.columns, "prediction", "probability"] and len(scored) == 25
+    assert stack.store.predictions.summary(job)["model_version"] == event["model_versions"][0] == stack.served_version()
+    assert stack.inbox_is_empty()
+
+
+def test_a_bad_scoring_file_is_quarantined_with_its_reason(stack):
+    stack.drop("not_iris.csv", "a,b\n1,2\n", to_score=True)
+    event = wait_for("the rejection's quarantine event", lambda: _quarantine_events(stack).get("not_iris.csv"), timeout=120)
+    assert event["stage"] == "score" and "columns" in event["reason"] and event["source_dag_id"] == "score"
+    assert stack.store.quarantine.reason(event["quarantine_id"])["file"] == "not_iris.csv"
+    wait_for("the score run to fail visibly", lambda: [r for r in stack.runs("score") if r["state"] == "failed"], timeout=60)
+    assert stack.inbox_is_empty()
 
 
 def test_the_commands_find_the_running_stack_on_its_port(stack):

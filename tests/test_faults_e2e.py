@@ -177,7 +177,7 @@ def test_kill_9_of_a_running_train_task(world):
 
         for task in wait_for(f"the process titled 'airflow worker -- {ti_id}'", task_processes, timeout=20, every=0.1):
             task.kill()
-        stack.wait_chain(before, dags=["train", "evaluate"])
+        stack.wait_chain(before, dags=["train", "evaluate", "deploy"])
         new_runs = [r for r in stack.runs("train") if r["dag_run_id"] not in before["train"]]
         tries = {
             r["dag_run_id"]: stack.api.get(f"/api/v2/dags/train/dagRuns/{r['dag_run_id']}/taskInstances/train_model")

@@ -144,3 +144,23 @@ def test_a_download_name_cannot_break_out_of_its_header():
     assert "\r" not in header and "\n" not in header
     assert header.startswith('attachment; filename="a_b__c__Set-Cookie: x=1 _.csv"; ')
     assert header.endswith("filename*=UTF-8''a%22b%3B%5Cc%0D%0ASet-Cookie%3A%20x%3D1%20%C3%A9.csv")
+
+
+def test_the_pipeline_page_shows_what_is_live_and_scoring_jobs_with_names_as_text(client, champion):
+    from tasks.stages.score import score_pending
+
+    hostile = "<img src=x onerror=alert(1)>.csv"
+    store = champion.store
+    store.scoring_inbox.put(hostile, csv_bytes(iris_sample(12, seed=8).drop(columns="target")))
+    store.scoring_inbox.claim_named(hostile)
+    score_pending(store, champion.config)
+    store.deployments.record(
+        {"version": "v0001", "sha256": "ab", "live_since": "2026-11-25T10:00:00.000+00:00", "previous": None}
+    )
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "Live in the scoring server: <b>v0001</b> since 2026-11-25T10:00:00.000+00:00" in page.text
+    assert "&lt;img src=x onerror=alert(1)&gt;.csv" in page.text and hostile not in page.text
+    status = client.get("/api/status").json()
+    assert status["live"]["version"] == "v0001" and status["scoring"]["recent"][0]["file"] == hostile
+    assert status["scoring"]["recent"][0]["rows"] == 12

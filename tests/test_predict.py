@@ -10,16 +10,7 @@ import pandas as pd
 import pytest
 from conftest import REPO_ROOT, iris_sample
 
-from tasks.stages.evaluate import evaluate_pending
 from tasks.stages.predict import RefusedInput, predict_csv
-from tasks.stages.train import train
-
-
-@pytest.fixture
-def champion(featured):
-    train(featured.store, featured.config)
-    evaluate_pending(featured.store, featured.config)
-    return featured
 
 
 def test_scores_unlabelled_rows_with_the_champion(champion, tmp_path):

@@ -1,4 +1,5 @@
-"""The chain's assets: ``inbox -> raw -> features -> model -> metrics``, and ``quarantine``.
+"""The chain's assets: ``inbox -> raw -> features -> model -> metrics -> deployment``, the
+scoring side ``scoring_inbox -> predictions``, and ``quarantine``.
 
 Built when a DAG file asks (``chain_assets()``), not at import: their URIs follow
 ``PIPELINE_DATA_URL``, and the inbox carries its watchers (triggers):
@@ -36,7 +37,16 @@ class ChainAssets:
     features: Asset
     model: Asset
     metrics: Asset
+    deployment: Asset
+    scoring_inbox: Asset
+    predictions: Asset
     quarantine: Asset
+
+
+def scoring_watchers(data_url: str, settle_s: float = DEFAULT_SETTLE_S) -> list[AssetWatcher]:
+    """The scoring inbox is watched like the training inbox when it has no queue (it is polled on S3)."""
+    interval = OBJECT_POLL_S if is_object_storage(data_url) else LOCAL_POLL_S
+    return [AssetWatcher(name="scoring_new_files", trigger=InboxTrigger(data_url, interval, settle_s, inbox="scoring"))]
 
 
 def inbox_watchers(data_url: str, inbox_queue: str | None, settle_s: float = DEFAULT_SETTLE_S) -> list[AssetWatcher]:
@@ -81,5 +91,12 @@ def _chain_assets(data_url: str, inbox_queue: str | None, settle_s: float) -> Ch
         features=asset("features", "train/test split of every validated batch"),
         model=asset("model", "versioned scikit-learn pipelines and the champion pointer"),
         metrics=asset("metrics", "evaluation reports; latest/report.html is the newest"),
+        deployment=asset("deployment", "the champion live in the scoring server: version, since when, the one before"),
+        scoring_inbox=asset(
+            "scoring_inbox",
+            "drop zone for unlabelled CSVs: each is scored by the live champion",
+            watchers=scoring_watchers(data_url, settle_s),
+        ),
+        predictions=asset("predictions", "scored files: every input column plus prediction and probability"),
         quarantine=asset(QUARANTINE_NAME, "rejected drops and batches, each with its reason (pipeline quarantine)"),
     )

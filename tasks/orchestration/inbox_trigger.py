@@ -24,18 +24,22 @@ STALLED_AFTER_S = 60.0  # claims or unvalidated batches older than this: their r
 
 class InboxTrigger(BaseEventTrigger):
     """Claims new inbox files every ``poll_interval`` seconds and fires once per batch of
-    claims. Keeps running after it fires, so later drops do not wait for a restart."""
+    claims. Keeps running after it fires, so later drops do not wait for a restart.
+    ``inbox``: ``"inbox"`` (labelled drops, for training) or ``"scoring"`` (files to score)."""
 
-    def __init__(self, data_url: str, poll_interval: float, settle_s: float | None = None):
+    def __init__(self, data_url: str, poll_interval: float, settle_s: float | None = None, inbox: str = "inbox"):
         super().__init__()
+        if inbox not in ("inbox", "scoring"):
+            raise ValueError(f"unknown inbox {inbox!r}")
         self.data_url = data_url
         self.poll_interval = poll_interval
         self.settle_s = settle_s  # None: the store's default (older serialized triggers)
+        self.inbox = inbox
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"data_url": self.data_url, "poll_interval": self.poll_interval, "settle_s": self.settle_s},
+            {"data_url": self.data_url, "poll_interval": self.poll_interval, "settle_s": self.settle_s, "inbox": self.inbox},
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -43,42 +47,46 @@ class InboxTrigger(BaseEventTrigger):
         from tasks.store.inbox import SettleClock
 
         store = await asyncio.to_thread(open_store, self.data_url)
+        inbox = store.inbox if self.inbox == "inbox" else store.scoring_inbox
+        stalled_work = store.stalled_work if self.inbox == "inbox" else store.stalled_scoring
         if self.settle_s is not None and store.backend.can_rename:
-            store.inbox.settle_s = self.settle_s
-        await asyncio.to_thread(store.inbox.make_ready)
+            inbox.settle_s = self.settle_s
+        await asyncio.to_thread(inbox.make_ready)
         snapshot: dict[str, str] = {}
-        # Claims a crash left behind (claimed, never reported, or never ingested) need an
-        # ingest run now, not at the next daily run.
-        if pending := await asyncio.to_thread(store.inbox.pending):
+        # Claims a crash left behind (claimed, never reported, or never ingested) need a
+        # run now, not at the next daily run.
+        if pending := await asyncio.to_thread(inbox.pending):
             self.log.info("%d claimed file(s) still waiting for ingest: %s", len(pending), [c.name for c in pending])
             yield TriggerEvent({"claimed": [c.claim_id for c in pending], "files": [c.name for c in pending], "recovered": True})
-        heard = store.inbox.finished_files()
+        heard = inbox.finished_files()
         interval = self.poll_interval if heard is None else max(self.poll_interval, HEARD_POLL_S)
         self.log.info(
-            "Watching the inbox: %s", f"inotify, and a scan every {interval:.0f} s" if heard else f"a scan every {interval:.1f} s"
+            "Watching %s: %s",
+            inbox.uri,
+            f"inotify, and a scan every {interval:.0f} s" if heard else f"a scan every {interval:.1f} s",
         )
         logged: set[str] = set()
         loop = asyncio.get_running_loop()
-        clock = SettleClock(store.inbox.settle_s)
+        clock = SettleClock(inbox.settle_s)
         next_stalled_check = loop.time() + STALLED_CHECK_S
         try:
             while True:
                 try:
-                    claims, snapshot = await asyncio.to_thread(store.inbox.claim_settled, snapshot)
-                    odd = await asyncio.to_thread(store.inbox.left_alone)
+                    claims, snapshot = await asyncio.to_thread(inbox.claim_settled, snapshot)
+                    odd = await asyncio.to_thread(inbox.left_alone)
                 except Exception as exc:  # storage unreachable: the watcher waits it out
                     self._storage_down(exc, store)
                     claims, odd = [], {}
                 if loop.time() >= next_stalled_check:
                     next_stalled_check = loop.time() + STALLED_CHECK_S
                     try:
-                        stalled = await asyncio.to_thread(store.stalled_work, STALLED_AFTER_S)
+                        stalled = await asyncio.to_thread(stalled_work, STALLED_AFTER_S)
                     except Exception as exc:
                         self._storage_down(exc, store)
                         stalled = None
                     if stalled:
                         # A run failed (storage down, a crash) and left work behind: ring again so
-                        # ingest (and preprocess after it) resume without a new drop or a restart.
+                        # its DAG (and the chain after it) resumes without a new drop or a restart.
                         self.log.info("Resuming work a failed run left behind: %s", stalled)
                         yield TriggerEvent({"claimed": [], "files": [], "recovered": True, "stalled": stalled})
                 for name in sorted(set(odd) - logged):
@@ -91,7 +99,7 @@ class InboxTrigger(BaseEventTrigger):
                     due_at = clock.next_due()
                     news = await heard.wait(left if due_at is None else max(0.0, min(left, due_at - loop.time())))
                     ready = clock.hear(news, loop.time()) + clock.due(loop.time())
-                    if ready and (claims := await asyncio.to_thread(store.inbox.claim_finished, ready)):
+                    if ready and (claims := await asyncio.to_thread(inbox.claim_finished, ready)):
                         yield self._claimed(claims)
                 if heard is None:
                     await asyncio.sleep(interval)

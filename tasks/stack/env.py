@@ -144,6 +144,7 @@ class RunningStack:
     profile: str
     data_url: str
     config_file: str = ""  # the parameters file it runs with
+    serve_url: str = ""  # the scoring server
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     env: dict[str, str] = field(default_factory=dict)  # the cluster's S3 endpoint and queue, for uploads
 

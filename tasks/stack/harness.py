@@ -139,7 +139,15 @@ class LaunchedStack:
         self.data_url = data_url
         self.target = target
         self.log = root / (log_name or f"make-{target}.log")
-        self.env = {**os.environ, **(env or {}), "AIRFLOW_HOME": str(self.home), "AIRFLOW_PORT": str(self.port)}
+        self.serve_port = free_port()
+        self.serve_url = f"http://127.0.0.1:{self.serve_port}"
+        self.env = {
+            **os.environ,
+            **(env or {}),
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW_PORT": str(self.port),
+            "PIPELINE_SERVE_PORT": str(self.serve_port),
+        }
         if target == "run":
             self.env["PIPELINE_DATA_URL"] = data_url
         self.store: Store = open_store(data_url)
@@ -204,24 +212,41 @@ class LaunchedStack:
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.api.dag_runs(dag_id)
 
-    def drop(self, name: str, content: str) -> None:
+    def drop(self, name: str, content: str, *, to_score: bool = False) -> None:
         """Deliver a file the way the README asks: written elsewhere and moved into the local
         inbox (taken at once), or uploaded to the bucket's inbox/ prefix. (The fault tests
-        also copy files in place, which are taken once quiet.)"""
+        also copy files in place, which are taken once quiet.) ``to_score``: into the
+        scoring inbox instead."""
+        folder = self.store.scoring_inbox.folder if to_score else self.store.inbox.folder
         if self.store.backend.can_rename:
             staging = self.root / "staging" / name
             staging.parent.mkdir(exist_ok=True)
             staging.write_text(content)
-            os.replace(staging, Path(self.store.backend.path("inbox")) / name)
+            inbox = Path(self.store.backend.path(folder))
+            inbox.mkdir(parents=True, exist_ok=True)
+            os.replace(staging, inbox / name)
             return
         import boto3
 
         bucket, _, prefix = self.data_url.removeprefix("s3://").partition("/")
         s3 = boto3.client("s3", endpoint_url=self.store.backend.fs.client_kwargs.get("endpoint_url"))
-        s3.put_object(Bucket=bucket, Key=f"{prefix}/inbox/{name}", Body=content.encode())
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/{folder}/{name}", Body=content.encode())
+
+    def served_version(self) -> str | None:
+        """The model version the scoring server serves (``None``: none yet, or not answering)."""
+        import httpx
+
+        try:
+            return httpx.get(f"{self.serve_url}/version", timeout=5).json().get("model_version")
+        except (httpx.HTTPError, ValueError):
+            return None
 
     def inbox_is_empty(self) -> bool:
-        return not [k for k in self.store.backend.walk_files("") if k.startswith(("inbox/", "claimed/"))]
+        return not [
+            k
+            for k in self.store.backend.walk_files("")
+            if k.startswith(("inbox/", "claimed/", "scoring/inbox/", "scoring/claimed/"))
+        ]
 
     def read_json(self, key: str) -> Any:
         return self.store.backend.read_json(key)

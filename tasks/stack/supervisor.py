@@ -57,6 +57,8 @@ CELERY_WORKERS = {
     f"worker-{i}": ["celery", "worker", "--concurrency", "2", "--skip-serve-logs", "--celery-hostname", f"worker-{i}@%h"]
     for i in (1, 2)
 }
+SCORING_SERVER = "scoring-server"  # the champion online (``pipeline serve``), supervised like the rest
+UVICORN = {"api-server", SCORING_SERVER}  # stopped with SIGINT twice (see stop())
 PRELOADING = {"scheduler", *CELERY_WORKERS}  # task processes are forked from these
 CLUSTER_BUCKET, CLUSTER_PREFIX, CLUSTER_QUEUE = "pipeline", "data", "pipeline-inbox"
 PR_SET_CHILD_SUBREAPER = 36
@@ -72,6 +74,7 @@ class Stack:
     home: Path
     port: int
     data_url: str | None = None
+    serve_port: int = 8000
     profile: str = "local"
     ports: dict[str, int] = field(default_factory=dict)  # cluster: postgres, redis, s3
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -83,7 +86,11 @@ class Stack:
             raise ValueError(f"unknown profile {self.profile!r}")
         self.log_dir = self.home / "logs" / "components"
         self.api = ApiClient(f"http://127.0.0.1:{self.port}", self.home)
-        self.components = {**COMPONENTS, **(CELERY_WORKERS if self.profile == "cluster" else {})}
+        self.components = {
+            **COMPONENTS,
+            SCORING_SERVER: ["serve", "--port", str(self.serve_port)],
+            **(CELERY_WORKERS if self.profile == "cluster" else {}),
+        }
         self.env = airflow_env(self.home, self.port, self.data_url)
         self.cluster_env: dict[str, str] = {}
         self.prepared = False
@@ -93,8 +100,14 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def serve_url(self) -> str:
+        return f"http://127.0.0.1:{self.serve_port}"
+
     def _airflow(self, name: str) -> list[str]:
         args = self.components[name]
+        if name == SCORING_SERVER:
+            return [sys.executable, "-m", "tasks.cli", *args]
         if name in PRELOADING:
             return [sys.executable, "-m", "tasks.stack.preloaded_airflow", *args]
         return [str(Path(sys.executable).parent / "airflow"), *args]
@@ -182,6 +195,10 @@ class Stack:
     def start(self) -> None:
         if not port_is_free(self.port):
             raise RuntimeError(f"port {self.port} is already in use on 127.0.0.1: set AIRFLOW_PORT to a free port")
+        if not port_is_free(self.serve_port):
+            raise RuntimeError(
+                f"port {self.serve_port} (the scoring server's) is already in use on 127.0.0.1: set PIPELINE_SERVE_PORT to a free port"
+            )
         become_subreaper()
         for name in self.components:
             log = open(self.log_dir / f"{name}.log", "ab")
@@ -253,11 +270,11 @@ class Stack:
             with suppress(*GONE):
                 # uvicorn (the API server) waits up to its keep-alive timeout for idle
                 # connections on SIGTERM; a second SIGINT makes it close them at once.
-                os.killpg(proc.pid, signal.SIGINT if name == "api-server" else signal.SIGTERM)
-        if api := self.procs.get("api-server"):
-            time.sleep(0.2)
+                os.killpg(proc.pid, signal.SIGINT if name in UVICORN else signal.SIGTERM)
+        time.sleep(0.2)
+        for name in UVICORN & set(self.procs):
             with suppress(*GONE):
-                os.killpg(api.pid, signal.SIGINT)
+                os.killpg(self.procs[name].pid, signal.SIGINT)
         signalled = {proc.pid for proc in self.procs.values()}  # each component leads its own group
         for child in airflow_left():
             with suppress(*GONE):
@@ -377,6 +394,7 @@ def run_foreground(cluster: bool = False) -> int:
     stack = Stack(
         home=home,
         port=port,
+        serve_port=settings.serve_port,
         data_url=settings.data_url if (not cluster or settings.on_object_storage) else None,
         profile=profile,
         ports=ports,
@@ -415,6 +433,7 @@ def run_foreground(cluster: bool = False) -> int:
         RunningStack(
             pid=os.getpid(),
             url=stack.url,
+            serve_url=stack.serve_url,
             profile=profile,
             data_url=data_url,
             config_file=str(settings.config_file),
@@ -448,6 +467,7 @@ def run_foreground(cluster: bool = False) -> int:
             print(
                 f"\nAirflow is up after {took:.0f} s: {stack.url}  (Assets page: {stack.url}/assets)\n"
                 f"Log in as 'admin'; the generated password is in {home / PASSWORD_FILE}: {stack.api.password()}\n"
+                f"Scoring server (the live champion, MLflow protocol): {stack.serve_url}/invocations\n"
                 f"{how_to_drop}\nCtrl-C stops everything.",
                 flush=True,
             )

@@ -9,6 +9,9 @@ on both backends, one part per kind of data:
     features/               FeatureStore   train/test splits and the current.json pointer
     models/                 ModelRegistry  versions, cards, evaluations, champion.json
     metrics/                Reports        per-version reports, and latest/
+    deployment/             Deployments    what the scoring server serves, since when, before
+    scoring/inbox/ claimed/ Inbox          unlabelled drops to score, and their claims
+    predictions/<id>/       Predictions    each scored file: its rows with predictions, summary
     dataset.json            DatasetRecord  which data set (name, schema) the root holds
     launcher.json           LauncherRecord which launcher runs on the root (while one does)
 
@@ -26,9 +29,11 @@ from typing import Any
 from tasks.store.backend import Backend, open_backend
 from tasks.store.batches import Batches
 from tasks.store.dataset_record import DatasetRecord
+from tasks.store.deployments import Deployments
 from tasks.store.features import FeatureStore
-from tasks.store.inbox import DEFAULT_SETTLE_S, Inbox
+from tasks.store.inbox import DEFAULT_SETTLE_S, SCORING_CLAIMED, SCORING_INBOX, Inbox
 from tasks.store.launcher_record import LauncherRecord
+from tasks.store.predictions import Predictions
 from tasks.store.quarantine import Quarantine
 from tasks.store.registry import ModelRegistry
 from tasks.store.reports import Reports
@@ -41,6 +46,9 @@ PART_FOLDERS = {
     "model": "models",
     "metrics": "metrics",
     "quarantine": "quarantine",
+    "deployment": "deployment",
+    "scoring_inbox": SCORING_INBOX,
+    "predictions": "predictions",
 }
 
 
@@ -65,6 +73,9 @@ class Store:
         self.features = FeatureStore(backend)
         self.registry = ModelRegistry(backend)
         self.reports = Reports(backend)
+        self.deployments = Deployments(backend)
+        self.scoring_inbox = Inbox(backend, settle_s=inbox_settle_s, folder=SCORING_INBOX, claimed=SCORING_CLAIMED)
+        self.predictions = Predictions(backend)
 
     @property
     def url(self) -> str:
@@ -87,10 +98,21 @@ class Store:
         ]
         return {k: v for k, v in (("claims", claims), ("unvalidated_batches", batches)) if v}
 
+    def stalled_scoring(self, older_than_s: float) -> dict[str, list[str]]:
+        """Scoring claims a failed run left unscored for ``older_than_s`` seconds."""
+        import time
+
+        from tasks.store.inbox import claimed_at
+
+        cutoff = time.time() - older_than_s
+        claims = [c.name for c in self.scoring_inbox.pending() if claimed_at(c.claim_id) < cutoff]
+        return {"scoring_claims": claims} if claims else {}
+
     def clean_debris(self, *, abandoned_after_s: float = 3600.0) -> list[str]:
         """Remove what failed writes left (storage full or down mid-write), so it never shows
         or fills the disk: quarantine folders without ``reason.json`` that no re-run will
-        complete (no pending claim or committed batch has their id), and the files of model
+        complete (no pending claim or committed batch has their id), scoring jobs without
+        their summary and no pending claim, and the files of model
         versions reserved long ago that never got a card. Returns what it removed."""
         removed = []
         pending = {c.claim_id for c in self.inbox.pending()}
@@ -98,6 +120,11 @@ class Store:
             if qid not in pending and self.batches.manifest(qid) is None:
                 self.quarantine.discard(qid)
                 removed.append(f"quarantine/{qid}")
+        scoring = {c.claim_id for c in self.scoring_inbox.pending()}
+        for job_id in self.predictions.unfinished():
+            if job_id not in scoring:
+                self.predictions.discard(job_id)
+                removed.append(f"predictions/{job_id}")
         for version in self.registry.abandoned(abandoned_after_s):
             self.registry.clear_abandoned(version)
             removed.append(f"models/{version} (kept its reservation)")

@@ -32,6 +32,8 @@ from pathlib import Path
 from tasks.store.backend import Backend, Entry, StorePart
 
 INBOX, CLAIMED = "inbox", "claimed"
+# The scoring inbox (unlabelled files to score) works the same way, in its own folders.
+SCORING_INBOX, SCORING_CLAIMED = "scoring/inbox", "scoring/claimed"
 CLAIM_SEPARATOR = "__"
 MARKER_SUFFIX = ".claim"
 # Names of files still being written by browsers, downloaders and editors. Such a file is
@@ -166,29 +168,30 @@ def looks_finished(name: str) -> bool:
 class Inbox(StorePart):
     folder = INBOX
 
-    def __init__(self, backend: Backend, settle_s: float = DEFAULT_SETTLE_S):
+    def __init__(self, backend: Backend, settle_s: float = DEFAULT_SETTLE_S, *, folder: str = INBOX, claimed: str = CLAIMED):
         super().__init__(backend)
+        self.folder, self.claimed = folder, claimed
         # Object storage shows an object only once its upload is complete: no wait.
         self.settle_s = settle_s if backend.can_rename else 0.0
 
     def make_ready(self) -> None:
         """A local inbox folder must exist for people to drop into."""
-        self.backend.make_folder(INBOX)
+        self.backend.make_folder(self.folder)
 
     def waiting(self) -> list[Entry]:
         """Unclaimed files in the inbox, hidden ones excluded (copy tools write ``.name.tmp``
         then rename). On object storage a claimed object stays until ingested: its marker says so."""
-        entries = [e for e in self.backend.files(INBOX) if not e.name.startswith(".")]
+        entries = [e for e in self.backend.files(self.folder) if not e.name.startswith(".")]
         if self.backend.can_rename or not entries:
             return entries
-        markers = {e.name for e in self.backend.files(CLAIMED)}
+        markers = {e.name for e in self.backend.files(self.claimed)}
         return [e for e in entries if self._marker_name(e) not in markers]
 
     def left_alone(self) -> dict[str, str]:
         """Inbox entries the pipeline will not take, each with why (for the watcher's log)."""
         return {
             name: f"{what}: left alone, drop regular files only"
-            for name, what in self.backend.odd_entries(INBOX).items()
+            for name, what in self.backend.odd_entries(self.folder).items()
             if not name.startswith(".")
         }
 
@@ -198,20 +201,22 @@ class Inbox(StorePart):
 
     def put(self, name: str, data: bytes) -> None:
         """Drop a file (the seed data set, tests, ``make upload``), written atomically."""
-        self.backend.write_bytes(f"{INBOX}/{name}", data)
+        self.backend.write_bytes(f"{self.folder}/{name}", data)
 
     def put_file(self, name: str, local: Path) -> None:
         """Drop a local file (large ones stream from disk), written atomically."""
-        self.backend.put_local(local, f"{INBOX}/{name}")
+        self.backend.put_local(local, f"{self.folder}/{name}")
 
     # -- claiming --------------------------------------------------------------
     def claim(self, entry: Entry) -> Claim | None:
         """Take ``entry``; ``None`` if another worker took it first."""
         claim_id = new_claim_id()
         if self.backend.can_rename:
-            key = f"{CLAIMED}/{claim_id}{CLAIM_SEPARATOR}{entry.name}"
-            return Claim(claim_id, entry.name, key) if self.backend.rename_exclusive(f"{INBOX}/{entry.name}", key) else None
-        claim = Claim(claim_id, entry.name, f"{INBOX}/{entry.name}", f"{CLAIMED}/{self._marker_name(entry)}", entry.stamp)
+            key = f"{self.claimed}/{claim_id}{CLAIM_SEPARATOR}{entry.name}"
+            return Claim(claim_id, entry.name, key) if self.backend.rename_exclusive(f"{self.folder}/{entry.name}", key) else None
+        claim = Claim(
+            claim_id, entry.name, f"{self.folder}/{entry.name}", f"{self.claimed}/{self._marker_name(entry)}", entry.stamp
+        )
         record = {**asdict(claim), "claimed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
         return claim if self.backend.create_exclusive(claim.marker_key, json.dumps(record).encode()) else None
 
@@ -232,7 +237,7 @@ class Inbox(StorePart):
         if not self.backend.can_rename:
             return None
         try:
-            return FinishedFiles(self.backend.path(INBOX))
+            return FinishedFiles(self.backend.path(self.folder))
         except (ImportError, OSError):
             return None
 
@@ -268,16 +273,16 @@ class Inbox(StorePart):
         """Claims not finished yet, oldest first."""
         if self.backend.can_rename:
             claims = []
-            for e in self.backend.files(CLAIMED):
+            for e in self.backend.files(self.claimed):
                 if e.name.startswith("."):
                     continue
                 claim_id, sep, name = e.name.partition(CLAIM_SEPARATOR)
-                claims.append(Claim(claim_id if sep else Path(e.name).stem, name if sep else e.name, f"{CLAIMED}/{e.name}"))
+                claims.append(Claim(claim_id if sep else Path(e.name).stem, name if sep else e.name, f"{self.claimed}/{e.name}"))
             return sorted(claims, key=lambda c: c.claim_id)
         records = []
-        for e in self.backend.files(CLAIMED):
+        for e in self.backend.files(self.claimed):
             if e.name.endswith(MARKER_SUFFIX):
-                record = self.backend.read_json_or_none(f"{CLAIMED}/{e.name}")
+                record = self.backend.read_json_or_none(f"{self.claimed}/{e.name}")
                 if record is not None:
                     records.append(record)
         records.sort(key=lambda r: (r["claimed_at"], r["claim_id"]))

@@ -1,4 +1,5 @@
-"""The pipeline's state in one dictionary: models, quarantine, inbox. Read-only, any backend."""
+"""The pipeline's state in one dictionary: models, what is live, scoring, quarantine, inbox.
+Read-only, any backend."""
 
 from __future__ import annotations
 
@@ -49,6 +50,20 @@ def inbox_state(store: Store) -> dict[str, Any]:
     }
 
 
+RECENT_SCORING_JOBS = 10
+
+
+def scoring_state(store: Store) -> dict[str, Any]:
+    return {
+        "waiting": [e.name for e in store.scoring_inbox.waiting()],
+        "claimed": [c.name for c in store.scoring_inbox.pending()],
+        "recent": [
+            {k: job.get(k) for k in ("id", "file", "rows", "class_counts", "model_version", "scored_at")}
+            for job in store.predictions.recent(RECENT_SCORING_JOBS)
+        ],
+    }
+
+
 def overview(store: Store) -> dict[str, Any]:
     quarantine = store.quarantine.entries()[::-1]  # newest first
     return {
@@ -64,4 +79,6 @@ def overview(store: Store) -> dict[str, Any]:
             for q in quarantine
         ],
         "inbox": inbox_state(store),
+        "live": store.deployments.live(),
+        "scoring": scoring_state(store),
     }

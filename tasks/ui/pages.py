@@ -1,5 +1,5 @@
-"""The plugin's HTML: one page with the models (and a plot of the primary metric), the
-quarantine and the inbox. Self-contained (inline styles, inline SVG) and linked only with
+"""The plugin's HTML: one page with the models (and a plot of the primary metric), what is
+live in the scoring server, recent scoring jobs, the quarantine and the inbox. Self-contained (inline styles, inline SVG) and linked only with
 relative URLs, so it works offline and behind a proxy that moves Airflow's base path."""
 
 from __future__ import annotations
@@ -86,6 +86,33 @@ def _quarantine_table(entries: list[dict[str, Any]]) -> str:
     return "<table><tr><th>when</th><th>file</th><th>stage</th><th>reason</th><th></th></tr>" + "".join(body) + "</table>"
 
 
+def _live_line(live: dict[str, Any] | None) -> str:
+    if not live:
+        return "Live in the scoring server: nothing yet (the first champion goes live once trained)"
+    previous = f", before it {escape(live['previous'])}" if live.get("previous") else ""
+    return f"Live in the scoring server: <b>{escape(live['version'])}</b> since {escape(live['live_since'])}{previous}"
+
+
+def _scoring_table(scoring: dict[str, Any]) -> str:
+    waiting = len(scoring["waiting"]) + len(scoring["claimed"])
+    head = f'<p class="muted">{waiting} file(s) waiting to be scored.</p>' if waiting else ""
+    if not scoring["recent"]:
+        return head + '<p class="muted">Nothing scored yet: drop unlabelled CSVs in scoring/inbox/ (pipeline score FILE).</p>'
+    body = [
+        f"<tr><td>{escape(j['scored_at'] or '')}</td><td>{escape(j['file'] or '')}</td><td>{j['rows']}</td>"
+        f"<td>{escape(j['model_version'] or '')}</td>"
+        f"<td>{escape(', '.join(f'{k}: {v}' for k, v in (j['class_counts'] or {}).items()))}</td>"
+        f"<td class='muted'>predictions/{escape(j['id'])}/</td></tr>"
+        for j in scoring["recent"]
+    ]
+    return (
+        head
+        + "<table><tr><th>when</th><th>file</th><th>rows</th><th>model</th><th>predicted classes</th><th>output</th></tr>"
+        + "".join(body)
+        + "</table>"
+    )
+
+
 def index_page(state: dict[str, Any]) -> str:
     champion = state["champion"]
     inbox = state["inbox"]
@@ -100,6 +127,7 @@ def index_page(state: dict[str, Any]) -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Pipeline</title><style>{STYLE}</style></head>
 <body><h1>Pipeline</h1>
 <p class="summary"><span id="champion">{headline}</span><span>Data set: {escape(dataset)}</span><span>Data: {escape(state["data"])}</span></p>
+<p class="summary"><span id="live">{_live_line(state.get("live"))}</span></p>
 <h2 id="inbox">Inbox</h2>
 <p class="summary"><span>waiting: {len(inbox["waiting"])}</span><span>claimed, not ingested yet: {len(inbox["claimed"])}</span>
 <span>batches: {inbox["batches"]}</span>
@@ -108,6 +136,8 @@ def index_page(state: dict[str, Any]) -> str:
 <h2 id="models">Models</h2>
 {metric_plot_svg(state["models"])}
 {_models_table(state["models"])}
+<h2 id="scoring">Scoring</h2>
+{_scoring_table(state.get("scoring") or {"waiting": [], "claimed": [], "recent": []})}
 <h2 id="quarantine">Quarantine</h2>
 {_quarantine_table(state["quarantine"])}
 </body></html>"""

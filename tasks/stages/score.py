@@ -1,0 +1,105 @@
+"""Score: unlabelled files dropped in the scoring inbox are scored by the champion.
+
+Each claimed file ends in exactly one place: a job under ``predictions/<id>/`` (its rows
+with ``prediction`` and ``probability``, the original, a summary), or quarantine with the
+reason (unreadable, failing the data set's checks, or no champion yet to score with).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tasks.config import PipelineConfig
+from tasks.results import StageResult, where_each_went
+from tasks.scoring import LoadedModel, RefusedInput, class_counts, load_champion, read_checked, with_predictions
+from tasks.store import Store
+from tasks.store.inbox import Claim, ClaimGone
+
+
+@dataclass
+class ScoreResult(StageResult):
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)
+
+    def nothing_new(self) -> str | None:
+        return None if self.jobs else "Nothing scored: nothing to emit on 'predictions'"
+
+    def failure(self) -> str | None:
+        if self.quarantined and not self.jobs:
+            return "Every file to score was rejected: " + where_each_went(self.quarantined)
+        return None
+
+    def rejections(self) -> list[dict[str, Any]]:
+        return [{"stage": "score", **q} for q in self.quarantined]
+
+    def event_extra(self) -> dict[str, Any]:
+        return {
+            "jobs": [j["id"] for j in self.jobs],
+            "files": [j["file"] for j in self.jobs],
+            "rows": sum(j["rows"] for j in self.jobs),
+            "model_versions": sorted({j["model_version"] for j in self.jobs}),
+            "outputs": [j["output_uri"] for j in self.jobs],
+            "quarantined": [{"file": q["file"], "reason": q["reason"]} for q in self.quarantined],
+        }
+
+    def log_lines(self) -> list[str]:
+        return [
+            f"SCORED {j['file']} ({j['rows']} rows) with {j['model_version']} -> {j['output_uri']}: {j['class_counts']}"
+            for j in self.jobs
+        ] + [f"Removed what a failed write left: {', '.join(self.cleaned)}"] * bool(self.cleaned)
+
+
+def score_pending(store: Store, config: PipelineConfig) -> ScoreResult:
+    """Score every pending scoring claim with the champion (loaded once per run)."""
+    result = ScoreResult()
+    result.cleaned = store.clean_debris()
+    claims = store.scoring_inbox.pending()
+    champion = load_champion(store) if claims else None
+    for claim in claims:
+        outcome = score_claim(store, claim, champion, config)
+        if outcome is not None:
+            (result.jobs if outcome.pop("outcome") == "scored" else result.quarantined).append(outcome)
+    return result
+
+
+def score_claim(store: Store, claim: Claim, champion: LoadedModel | None, config: PipelineConfig) -> dict[str, Any] | None:
+    """Score one claimed file or quarantine it; ``None`` if it was gone."""
+    try:
+        with store.scoring_inbox.fetch(claim) as local:
+            outcome = _score_file(store, claim, local, champion, config)
+    except ClaimGone:
+        store.scoring_inbox.finish(claim, keep_content=True)
+        return None
+    store.scoring_inbox.finish(claim)
+    return outcome
+
+
+def _score_file(store: Store, claim: Claim, local: Path, champion: LoadedModel | None, config: PipelineConfig) -> dict[str, Any]:
+    def reject(reason: str) -> dict[str, Any]:
+        store.quarantine.commit(claim.claim_id, file=claim.name, stage="score", reason=reason, original=local)
+        return {"outcome": "quarantined", "file": claim.name, "reason": reason, "quarantine_id": claim.claim_id}
+
+    if champion is None:
+        return reject("no champion model yet to score with: drop labelled data in the inbox first, then drop this file again")
+    try:
+        frame = read_checked(local, config.dataset, display_name=claim.name)
+    except RefusedInput as exc:
+        return reject(str(exc))
+    scored = with_predictions(champion.model, frame, config.dataset)
+    summary = {
+        "rows": len(scored),
+        "class_counts": class_counts(scored["prediction"]),
+        "model_version": champion.version,
+        "model_sha256": champion.sha256,
+        "scored_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    with tempfile.TemporaryDirectory(prefix="pipeline-score-") as tmp:
+        output = Path(tmp) / "predictions.csv"
+        scored.to_csv(output, index=False)
+        record = store.predictions.commit(claim.claim_id, output=output, original=local, file=claim.name, summary=summary)
+    return {"outcome": "scored", **record, "output_uri": store.predictions.output_uri(claim.claim_id)}
