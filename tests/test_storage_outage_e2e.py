@@ -1,15 +1,26 @@
-"""End to end: S3 goes away mid-chain and comes back; the pipeline resumes by itself.
+"""End to end: storage fails mid-chain and comes back; the pipeline resumes by itself.
 
+S3 goes away:
 The stack (``make run`` on a bucket of the real moto server) reaches S3 only through a TCP
 proxy the test cuts (moto keeps its data in memory, so the server itself stays up): the
 runs that hit the outage fail, saying "storage unreachable", and are retried; once S3 answers
 again the watcher finds the work they left behind and the chain finishes, with no new drop
 and no restart. Then every dropped file is in exactly one place and nothing stays claimed.
+
+A local disk fills up: the data root is a small tmpfs the test fills; the drop's ingest fails
+saying "No space left on device" (a storage failure, never a rejection: nothing is
+quarantined), `make run` says the storage is full, and once space is freed the drop is
+ingested and trained on with no new drop.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from conftest import iris_sample
@@ -67,3 +78,73 @@ def test_an_s3_outage_mid_chain_heals_with_no_new_drop(s3_server, tmp_path_facto
             assert f"storage unreachable: {data_url} at {proxy.url}" in terminal and "storage is back" in terminal
     finally:
         proxy.cut()
+
+
+@contextmanager
+def small_tmpfs(path: Path, size_mib: int) -> Iterator[Path]:
+    """A file system of ``size_mib`` at ``path`` (needs root, as CI runs), unmounted afterwards."""
+    path.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(path)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def fill(path: Path) -> None:
+    """Write zeros into ``path`` until the file system is full."""
+    chunk = 1 << 20
+    with open(path, "wb", buffering=0) as fh:
+        while chunk:
+            try:
+                fh.write(b"\0" * chunk)
+            except OSError:
+                chunk //= 4
+
+
+def test_a_full_disk_fails_as_storage_and_heals_once_space_is_freed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("disk-full")
+    with small_tmpfs(root / "data", 128) as data:
+        stack = LaunchedStack(root, str(data))
+        with stack.started():
+            stack.wait_chain({d: set() for d in DAGS})  # the seed's chain: a first champion
+            models_before = len(stack.store.registry.versions())
+            content = iris_sample(40, seed=901).to_csv(index=False)
+            staged = data / ".staging.csv"  # on the same file system: moving it in needs no space
+            staged.write_text(content)
+            filler = data / ".filler"
+            fill(filler)
+            before = stack.run_ids()
+            os.replace(staged, data / "inbox" / "on-a-full-disk.csv")
+
+            def ingest_failed() -> list[dict]:
+                return [r for r in stack.runs("ingest") if r["state"] == "failed" and r["dag_run_id"] not in before["ingest"]]
+
+            (failed, *_) = wait_for("ingest to fail on the full disk (after its retries)", ingest_failed, timeout=240)
+            assert [c.name for c in stack.store.inbox.pending()] == ["on-a-full-disk.csv"]  # kept, still claimed
+            assert not any(e["file"] == "on-a-full-disk.csv" for e in stack.store.quarantine.entries())
+            task = f"/api/v2/dags/ingest/dagRuns/{failed['dag_run_id']}/taskInstances/ingest_claimed_files"
+            tries = stack.api.get(task)["try_number"]
+            log = str(stack.api.get(f"{task}/logs/{tries}"))
+            assert "No space left on device. Not a data problem, nothing was rejected" in log
+            wait_for("make run to say the storage is full", lambda: f"storage full: {data}" in stack.log_tail(), timeout=30)
+
+            filler.unlink()
+
+            def healed() -> bool:
+                trained = len(stack.store.registry.versions()) > models_before and not stack.store.registry.unevaluated()
+                return trained and any(m["source_file"] == "on-a-full-disk.csv" for m in stack.store.batches.validated())
+
+            wait_for("the chain to resume by itself once space is free", healed, timeout=240)
+            archived = [k for k in stack.store.backend.walk_files("archive") if k.endswith("/on-a-full-disk.csv")]
+            assert len(archived) == 1 and stack.store.backend.read_bytes(f"archive/{archived[0]}").decode() == content
+            assert not stack.store.inbox.pending() and stack.store.stalled_work(older_than_s=0) == {}
+            assert not [p for p in data.rglob("*") if p.name.endswith(".tmp")]  # no half-written file left
+            assert not stack.store.quarantine.unfinished()
+            for version in stack.store.registry.versions():  # every committed version is whole and loadable
+                stack.store.registry.load(version)
+            assert "storage is back" in stack.log_tail()

@@ -312,6 +312,9 @@ class Stack:
         }
 
 
+LOW_SPACE_BYTES = 1 << 20  # below this a local data root is reported full (a batch needs more)
+
+
 class StorageWatch(threading.Thread):
     """Checks the data root every ``every`` seconds (in a thread: an unreachable S3 takes
     seconds to fail) so the terminal says when storage goes away and when it is back."""
@@ -329,7 +332,12 @@ class StorageWatch(threading.Thread):
         while True:
             try:
                 self.store.dataset.recorded()
-                problem = None
+                free = self.store.backend.free_bytes()
+                problem = (
+                    None
+                    if free is None or free >= LOW_SPACE_BYTES
+                    else f"storage full: {self.store.backend.endpoint}: {free:,} bytes free"
+                )
             except Exception as exc:  # a bug here must not stop the stack: report and go on
                 problem = storage_failure(exc, self.store.backend) or (
                     f"storage unreachable: {self.store.backend.endpoint}: {type(exc).__name__}: {exc}"
@@ -346,7 +354,7 @@ class StorageWatch(threading.Thread):
             return None
         was_down, self._told = self._told is not None, problem
         if problem is not None:
-            return f"{problem}. Tasks fail and are retried; the pipeline resumes once it answers."
+            return f"{problem}. Tasks fail and are retried; the pipeline resumes once it works again."
         return "storage is back: the pipeline resumes (work left behind is picked up within a minute)." if was_down else None
 
 

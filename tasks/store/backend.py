@@ -97,6 +97,10 @@ class Backend:
     def path(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
 
+    def free_bytes(self) -> int | None:
+        """Space left for writes, where the storage says (a local file system); ``None`` on S3."""
+        return None
+
     def uri(self, key: str) -> str:
         """What to show a person (and Airflow) for ``key``."""
         return f"{self.url}/{key}" if key else self.url
@@ -268,6 +272,9 @@ class LocalBackend(Backend):
 
     def make_folder(self, key: str) -> None:
         Path(self.path(key)).mkdir(parents=True, exist_ok=True)
+
+    def free_bytes(self) -> int | None:
+        return shutil.disk_usage(self.root).free
 
     def _scan(self, prefix: str) -> list[os.DirEntry]:
         # os.scandir, not fsspec: no symlink following, and a missing folder is simply empty.
