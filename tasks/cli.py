@@ -117,7 +117,7 @@ class PipelineCommands(click.Group):
 @click.group(cls=PipelineCommands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Event-driven ML pipeline on Apache Airflow: drop a labelled CSV, get a validated,
-    trained, evaluated model. Each command's --help says more."""
+    trained, evaluated and served model. Each command's --help says more."""
 
 
 @main.command()
