@@ -17,41 +17,26 @@ scoring inbox, the time until the score run's event, and the stack's peak PSS me
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import joblib
-from common import IRIS_SEED, REPO_ROOT, MemorySampler, iris_like, med, pct, running_stack, save, ts, write_csv
+from common import REPO_ROOT, MemorySampler, iris_like, med, pct, running_stack, save, ts, write_csv
 
 from tasks.config import load_config
 from tasks.modeling import feature_frame
 from tasks.scoring import load_champion
-from tasks.stack.harness import wait_for
-from tasks.stack.services import free_port
+from tasks.stack.harness import constant_champion, scoring_server, seed_features, train_champion, wait_for
 from tasks.store import open_store
 
 
 def champion_store(root: Path):
     """A data root with the iris champion, built by the pipeline's own stages."""
-    from tasks.stages.evaluate import evaluate_pending
-    from tasks.stages.ingest import ingest
-    from tasks.stages.split import build_features
-    from tasks.stages.train import train
-
     store, config = open_store(str(root / "data")), load_config(REPO_ROOT / "pipeline.toml")
-    ingest(store, seed=IRIS_SEED)
-    for manifest in store.batches.committed():
-        store.batches.mark_validated(manifest["batch_id"], {"suite": "benchmark"})
-    build_features(store, config)
-    train(store, config)
-    evaluate_pending(store, config)
+    seed_features(store, config)
+    train_champion(store, config)
     return store, config
 
 
@@ -64,17 +49,6 @@ def timed(call, repeat: int) -> list[float]:
     return out
 
 
-def constant_model(store, config, answer: int) -> str:
-    """A version that answers ``answer`` for every row, made champion (so an answer shows its model)."""
-    from sklearn.dummy import DummyClassifier
-
-    rows = iris_like(30, seed=1)
-    model = DummyClassifier(strategy="constant", constant=answer).fit(feature_frame(rows, config.dataset), rows["target"])
-    card = store.registry.register(lambda path: joblib.dump(model, path), {"estimator": "DummyClassifier"})
-    store.registry.set_champion({"version": card["version"], "promoted_at": datetime.now(UTC).isoformat()})
-    return card["version"]
-
-
 def server_figures() -> dict:
     root = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     store, config = champion_store(root)
@@ -84,20 +58,8 @@ def server_figures() -> dict:
     bare = load_champion(store, single_threaded=True).model
     one_x, thousand_x = feature_frame(one, config.dataset), feature_frame(thousand, config.dataset)
 
-    port = free_port()
-    env = {**os.environ, "PIPELINE_DATA_URL": store.url, "AIRFLOW_HOME": str(root / "home")}
-    log = open(root / "serve.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "tasks.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/ping").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for("the scoring server", ready, timeout=60)
+    with scoring_server(store.url, root) as url:
+        port = int(url.rsplit(":", 1)[1])
         body_one = {"dataframe_split": {"columns": columns, "data": one[columns].values.tolist()}}
         body_thousand = {"dataframe_split": {"columns": columns, "data": thousand[columns].values.tolist()}}
         # Bare call and request alternate, so both meet the same caches and clock speed.
@@ -105,10 +67,6 @@ def server_figures() -> dict:
         bare_thousand, served_thousand = side_by_side(port, body_thousand, lambda: bare.predict_proba(thousand_x), 50)
         throughput = concurrent_rate(url, body_one, clients=8, seconds=10)
         swaps = hot_swaps(url, store, config, body_one)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
     return {
         "one_row_ms": {
             "bare predict_proba p50": round(med(bare_one), 2),
@@ -202,7 +160,7 @@ def hot_swaps(url: str, store, config, body: dict) -> dict:
     try:
         for answer in (1, 2, 1):
             time.sleep(2)
-            version = constant_model(store, config, answer)
+            version = constant_champion(store, config.dataset, answer)
             expected[version] = answer
             started = time.perf_counter()
             assert httpx.post(f"{url}/reload", timeout=60).json()["model_version"] == version

@@ -71,16 +71,6 @@ class Target:
             )
 
 
-def served_version(serve_url: str) -> str | None:
-    """The version the scoring server answers with (``None``: none live, or not running)."""
-    import httpx
-
-    try:
-        return httpx.get(f"{serve_url}/version", timeout=3).json().get("model_version")
-    except (httpx.HTTPError, ValueError):
-        return None
-
-
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
 
@@ -173,6 +163,8 @@ def status(as_json: bool) -> None:
             runs = target.api.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=1")["dag_runs"]
             airflow["last_runs"][dag_id] = {k: runs[0][k] for k in ("state", "run_after", "run_type")} if runs else None
         airflow["next_daily_ingest"] = target.api.get("/api/v2/dags/ingest").get("next_dagrun_run_after")
+    from tasks.stages.deploy import served_version
+
     server = {"url": target.serve_url, "serving": served_version(target.serve_url)}
     if as_json:
         print_json({**state, "airflow": airflow, "scoring_server": server})

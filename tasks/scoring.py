@@ -5,8 +5,7 @@ version. Imports no Airflow and no web framework.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,24 +94,24 @@ def class_counts(predictions: pd.Series) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A champion in memory, and which one it is."""
+    """A model in memory, and which version it is."""
 
     version: str
     sha256: str
     model: Any
-    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
 
 
 def load_champion(store: Store, *, single_threaded: bool = False) -> LoadedModel | None:
-    """The champion, loaded after its sha256 check (``None`` when there is none yet).
-    ``single_threaded``: predict in one thread (the server: a thread pool per call costs more
-    than a small request takes)."""
+    """The champion, loaded after its sha256 check (``None`` when there is none yet)."""
     champion = store.registry.champion()
-    if champion is None:
-        return None
-    version = champion["version"]
-    model = store.registry.load(version)
+    return None if champion is None else load_version(store, champion["version"], single_threaded=single_threaded)
+
+
+def load_version(store: Store, version: str, *, single_threaded: bool = False) -> LoadedModel:
+    """A registered version, loaded after its sha256 check. ``single_threaded``: predict in one
+    thread (the server: a thread pool per call costs more than a small request takes)."""
+    model, sha256 = store.registry.load_checked(version)
     estimator = getattr(model, "steps", [(None, model)])[-1][1]
     if single_threaded and "n_jobs" in estimator.get_params():
         estimator.set_params(n_jobs=1)
-    return LoadedModel(version, store.registry.card(version)["sha256"], model)
+    return LoadedModel(version, sha256, model)

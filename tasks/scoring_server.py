@@ -37,7 +37,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
 from tasks.config import Dataset
-from tasks.scoring import LoadedModel, as_numbers, load_champion, predicted, request_problem
+from tasks.scoring import LoadedModel, as_numbers, load_version, predicted, request_problem
 from tasks.store import Store
 
 VERSION_HEADER = "X-Model-Version"
@@ -120,9 +120,8 @@ class ScoringServer:
             current = self.live
             if champion is None or (current is not None and current.model.version == champion["version"]):
                 return self.version()
-            loaded = await asyncio.to_thread(load_champion, self.store, single_threaded=True)
-            if loaded is None:
-                return self.version()
+            # The version just read, not a second read of the pointer: what is checked is what loads.
+            loaded = await asyncio.to_thread(load_version, self.store, champion["version"], single_threaded=True)
             previous = current.model.version if current else None
             self.live = Live(loaded, datetime.now(UTC).isoformat(timespec="milliseconds"), previous)
             log.info("Model %s is live (was %s)", loaded.version, previous or "none")

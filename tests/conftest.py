@@ -113,22 +113,16 @@ def config():
 @pytest.fixture
 def featured(store, config) -> SimpleNamespace:
     """The iris seed ingested, marked validated (as the gate would) and split into features."""
-    from tasks.stages.ingest import ingest
-    from tasks.stages.split import build_features
+    from tasks.stack.harness import seed_features
 
-    ingest(store, seed=IRIS_SEED)
-    for manifest in store.batches.committed():
-        store.batches.mark_validated(manifest["batch_id"], {"suite": "test"})
-    build_features(store, config)
+    seed_features(store, config)
     return SimpleNamespace(store=store, config=config)
 
 
 @pytest.fixture
 def champion(featured) -> SimpleNamespace:
     """``featured``, trained and evaluated: v0001 is the champion."""
-    from tasks.stages.evaluate import evaluate_pending
-    from tasks.stages.train import train
+    from tasks.stack.harness import train_champion
 
-    train(featured.store, featured.config)
-    evaluate_pending(featured.store, featured.config)
+    train_champion(featured.store, featured.config)
     return featured

@@ -4,21 +4,15 @@ the deploy stage that makes a champion live in it."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-from datetime import UTC, datetime
 
 import httpx
-import joblib
 import pytest
-from conftest import REPO_ROOT, iris_sample
+from conftest import iris_sample
 from fastapi.testclient import TestClient
 
-from tasks.modeling import feature_frame
 from tasks.scoring_server import VERSION_HEADER, ScoringServer
-from tasks.stack.harness import wait_for
+from tasks.stack.harness import constant_champion, scoring_server, train_champion, wait_for
 from tasks.stack.services import free_port
 from tasks.stages.deploy import ScoringServerUnreachable, deploy_champion
 
@@ -35,18 +29,6 @@ def client(champion):
 @pytest.fixture
 def columns(config) -> list[str]:
     return list(config.dataset.features)
-
-
-def register_constant_model(store, config, answer: int, *, make_champion: bool = True) -> str:
-    """A version that predicts ``answer`` for every row (so a response shows which model made it)."""
-    from sklearn.dummy import DummyClassifier
-
-    rows = iris_sample(30, seed=3)
-    model = DummyClassifier(strategy="constant", constant=answer).fit(feature_frame(rows, config.dataset), rows["target"])
-    card = store.registry.register(lambda path: joblib.dump(model, path), {"estimator": "DummyClassifier"})
-    if make_champion:
-        store.registry.set_champion({"version": card["version"], "promoted_at": datetime.now(UTC).isoformat()})
-    return card["version"]
 
 
 def test_records_split_and_csv_are_answered_alike(client, columns):
@@ -127,21 +109,18 @@ def test_before_any_champion_it_answers_503_and_says_why(featured, columns):
 def test_a_server_started_before_any_champion_serves_the_first_one_by_itself(featured, columns, monkeypatch):
     """No deploy needed for the first model when the server came up without one (or with storage
     down): it looks again while nothing is live."""
-    from tasks import scoring_server
-    from tasks.stages.evaluate import evaluate_pending
-    from tasks.stages.train import train
+    from tasks import scoring_server as module
 
-    monkeypatch.setattr(scoring_server, "RETRY_S", 0.2)
+    monkeypatch.setattr(module, "RETRY_S", 0.2)
     with TestClient(ScoringServer(featured.store, featured.config.dataset).app()) as c:
         assert c.get("/ping").status_code == 503
-        train(featured.store, featured.config)
-        evaluate_pending(featured.store, featured.config)
+        train_champion(featured.store, featured.config)
         wait_for("the first champion to be live", lambda: c.get("/ping").status_code == 200, timeout=30, every=0.2)
         assert c.get("/version").json()["model_version"] == "v0001"
 
 
 def test_reload_makes_the_new_champion_live_and_names_the_previous(champion, client, columns):
-    new = register_constant_model(champion.store, champion.config, VIRGINICA)
+    new = constant_champion(champion.store, champion.config.dataset, VIRGINICA)
     answer = client.post("/reload").json()
     assert answer["model_version"] == new and answer["previous"] == "v0001"
     scored = client.post("/invocations", json={"dataframe_split": {"columns": columns, "data": [SETOSA]}})
@@ -149,7 +128,7 @@ def test_reload_makes_the_new_champion_live_and_names_the_previous(champion, cli
 
 
 def test_a_champion_that_fails_to_load_leaves_the_old_one_serving(champion, client, columns):
-    new = register_constant_model(champion.store, champion.config, VIRGINICA)
+    new = constant_champion(champion.store, champion.config.dataset, VIRGINICA)
     model_file = champion.store.registry._key(new, "model.joblib")
     champion.store.backend.write_bytes(model_file, b"not the model that was trained")
     answer = client.post("/reload")
@@ -157,13 +136,6 @@ def test_a_champion_that_fails_to_load_leaves_the_old_one_serving(champion, clie
     assert "sha256" in answer.json()["message"] and answer.json()["model_version"] == "v0001"
     scored = client.post("/invocations", json={"dataframe_split": {"columns": columns, "data": [SETOSA]}})
     assert scored.status_code == 200 and scored.headers[VERSION_HEADER] == "v0001"
-
-
-def answers_ping(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/ping").status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture
@@ -176,21 +148,8 @@ def data_url(tmp_path) -> str:
 @pytest.fixture
 def running_server(champion, tmp_path):
     """``pipeline serve`` as its own process on a free port, on the champion's data."""
-    port = free_port()
-    env = {**os.environ, "PIPELINE_DATA_URL": champion.store.url, "AIRFLOW_HOME": str(tmp_path / "home")}
-    log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tasks.cli", "serve", "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for("the scoring server", lambda: proc.poll() is not None or answers_ping(url), timeout=60)
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+    with scoring_server(champion.store.url, tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def test_hot_swap_under_load_fails_no_request_and_mixes_no_models(champion, running_server, columns):
@@ -212,7 +171,7 @@ def test_hot_swap_under_load_fails_no_request_and_mixes_no_models(champion, runn
         t.start()
     try:
         wait_for("requests answered by v0001", lambda: len(answers) >= 20, timeout=30)
-        new = register_constant_model(champion.store, champion.config, VIRGINICA)
+        new = constant_champion(champion.store, champion.config.dataset, VIRGINICA)
         swapped = httpx.post(f"{running_server}/reload", timeout=60).json()
         assert swapped["model_version"] == new
         seen = len(answers)
@@ -236,7 +195,7 @@ def test_deploy_makes_the_champion_live_once(champion, running_server):
     assert champion.store.deployments.live()["version"] == "v0001"
     again = deploy_champion(champion.store, running_server)  # evaluated, not promoted: nothing to do
     assert again.nothing_new() == "v0001 is already live: nothing to deploy"
-    new = register_constant_model(champion.store, champion.config, VIRGINICA)
+    new = constant_champion(champion.store, champion.config.dataset, VIRGINICA)
     second = deploy_champion(champion.store, running_server)
     assert second.event_extra()["version"] == new and second.event_extra()["previous"] == "v0001"
     assert httpx.get(f"{running_server}/version").json()["model_version"] == new
@@ -245,7 +204,7 @@ def test_deploy_makes_the_champion_live_once(champion, running_server):
 
 def test_deploy_of_a_model_that_fails_to_load_fails_and_the_old_one_serves(champion, running_server):
     deploy_champion(champion.store, running_server)
-    new = register_constant_model(champion.store, champion.config, VIRGINICA)
+    new = constant_champion(champion.store, champion.config.dataset, VIRGINICA)
     champion.store.backend.write_bytes(champion.store.registry._key(new, "model.joblib"), b"tampered")
     result = deploy_champion(champion.store, running_server)
     assert result.failure().startswith(f"the scoring server at {running_server} could not load {new}")

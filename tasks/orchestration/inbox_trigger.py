@@ -56,7 +56,9 @@ class InboxTrigger(BaseEventTrigger):
         # Claims a crash left behind (claimed, never reported, or never ingested) need a
         # run now, not at the next daily run.
         if pending := await asyncio.to_thread(inbox.pending):
-            self.log.info("%d claimed file(s) still waiting for ingest: %s", len(pending), [c.name for c in pending])
+            self.log.info(
+                "%d claimed file(s) in %s still waiting for their run: %s", len(pending), inbox.uri, [c.name for c in pending]
+            )
             yield TriggerEvent({"claimed": [c.claim_id for c in pending], "files": [c.name for c in pending], "recovered": True})
         heard = inbox.finished_files()
         interval = self.poll_interval if heard is None else max(self.poll_interval, HEARD_POLL_S)

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,6 +61,74 @@ def resampled_rows(source: Path, n: int, seed: int, jitter: float = 0.0):
         noise = np.random.default_rng(seed).normal(0, jitter, (n, len(features)))
         rows[features] = np.clip(rows[features].to_numpy() + noise, 0.1, None).round(1)
     return rows
+
+
+def seed_features(store: Store, config) -> None:
+    """The data set's seed ingested, marked validated (as the gate would: the suite is not what
+    is under test) and split into features, in this process: no Airflow."""
+    from tasks.stages.ingest import ingest
+    from tasks.stages.split import build_features
+
+    ingest(store, seed=config.dataset.seed)
+    for manifest in store.batches.committed():
+        store.batches.mark_validated(manifest["batch_id"], {"suite": "not run: seeded by the harness"})
+    build_features(store, config)
+
+
+def train_champion(store: Store, config) -> None:
+    """Train on the features and evaluate: the first version becomes the champion."""
+    from tasks.stages.evaluate import evaluate_pending
+    from tasks.stages.train import train
+
+    train(store, config)
+    evaluate_pending(store, config)
+
+
+def constant_champion(store: Store, dataset, answer: Any) -> str:
+    """Register a version that predicts ``answer`` for every row and make it the champion, so an
+    answer shows which model gave it. Returns the version."""
+    from datetime import UTC, datetime
+
+    import joblib
+    from sklearn.dummy import DummyClassifier
+
+    from tasks.modeling import feature_frame
+
+    rows = resampled_rows(dataset.seed, 30, seed=1)
+    model = DummyClassifier(strategy="constant", constant=answer).fit(feature_frame(rows, dataset), rows[dataset.target])
+    card = store.registry.register(lambda path: joblib.dump(model, path), {"estimator": "DummyClassifier"})
+    store.registry.set_champion({"version": card["version"], "promoted_at": datetime.now(UTC).isoformat()})
+    return card["version"]
+
+
+@contextmanager
+def scoring_server(data_url: str, root: Path, timeout: float = 60) -> Iterator[str]:
+    """``pipeline serve`` as its own process on a free port over ``data_url`` (its home and log
+    under ``root``), until it answers ``/ping`` (a model is live); yields its URL, stops it after."""
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PIPELINE_DATA_URL": data_url, "AIRFLOW_HOME": str(root / "serve-home")}
+    log_path = root / "serve.log"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/ping").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tasks.cli", "serve", "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+        )
+    try:
+        wait_for("the scoring server", lambda: proc.poll() is not None or ready(), timeout=timeout)
+        assert proc.poll() is None, log_path.read_text(errors="replace")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 class TcpProxy:
@@ -234,19 +303,13 @@ class LaunchedStack:
 
     def served_version(self) -> str | None:
         """The model version the scoring server serves (``None``: none yet, or not answering)."""
-        import httpx
+        from tasks.stages.deploy import served_version
 
-        try:
-            return httpx.get(f"{self.serve_url}/version", timeout=5).json().get("model_version")
-        except (httpx.HTTPError, ValueError):
-            return None
+        return served_version(self.serve_url)
 
     def inbox_is_empty(self) -> bool:
-        return not [
-            k
-            for k in self.store.backend.walk_files("")
-            if k.startswith(("inbox/", "claimed/", "scoring/inbox/", "scoring/claimed/"))
-        ]
+        folders = tuple(f"{f}/" for box in (self.store.inbox, self.store.scoring_inbox) for f in (box.folder, box.claimed))
+        return not [k for k in self.store.backend.walk_files("") if k.startswith(folders)]
 
     def read_json(self, key: str) -> Any:
         return self.store.backend.read_json(key)

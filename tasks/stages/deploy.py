@@ -9,7 +9,7 @@ already live: nothing to do (no event). Imports no Airflow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,7 +29,6 @@ class DeployResult(StageResult):
     deployed: dict[str, Any] | None = None
     already_live: str | None = None
     refused: str | None = None  # the server could not load the champion
-    notes: list[str] = field(default_factory=list)
 
     def nothing_new(self) -> str | None:
         if self.deployed:
@@ -50,10 +49,10 @@ class DeployResult(StageResult):
         return self.event_extra() or {"live": self.already_live}
 
     def log_lines(self) -> list[str]:
-        if self.deployed:
-            d = self.deployed
-            return [f"LIVE {d['version']} since {d['live_since']} (was {d['previous'] or 'none'}) on {d['server']}", *self.notes]
-        return self.notes
+        if not self.deployed:
+            return []
+        d = self.deployed
+        return [f"LIVE {d['version']} since {d['live_since']} (was {d['previous'] or 'none'}) on {d['server']}"]
 
 
 def deploy_champion(store: Store, server_url: str) -> DeployResult:
@@ -61,7 +60,7 @@ def deploy_champion(store: Store, server_url: str) -> DeployResult:
     if champion is None:
         return DeployResult()
     version = champion["version"]
-    served = _call(server_url, "POST", "/reload", version)
+    served = _reload(server_url, version)
     if served.status_code != 200:
         body = _json(served)
         return DeployResult(
@@ -88,14 +87,22 @@ def deploy_champion(store: Store, server_url: str) -> DeployResult:
     return DeployResult(deployed=deployed)
 
 
-def _call(server_url: str, method: str, path: str, version: str) -> httpx.Response:
+def _reload(server_url: str, version: str) -> httpx.Response:
     try:
-        return httpx.request(method, f"{server_url}{path}", timeout=RELOAD_TIMEOUT_S)
+        return httpx.post(f"{server_url}/reload", timeout=RELOAD_TIMEOUT_S)
     except httpx.HTTPError as exc:
         raise ScoringServerUnreachable(
             f"scoring server unreachable at {server_url} ({type(exc).__name__}: {exc}); {version} is not live yet, "
             "the version before keeps serving if the server runs. Airflow retries; start the server with pipeline run"
         ) from None
+
+
+def served_version(server_url: str) -> str | None:
+    """The version the scoring server answers with (``None``: none live, or not answering)."""
+    try:
+        return httpx.get(f"{server_url}/version", timeout=5).json().get("model_version")
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from tasks.results import StageResult, where_each_went
 from tasks.store import Store
 from tasks.store.backend import sha256_file
 from tasks.store.batches import batch_id_for
-from tasks.store.inbox import Claim, ClaimGone
+from tasks.store.inbox import Claim
 
 
 @dataclass
@@ -87,14 +87,7 @@ def ingest(store: Store, *, sweep: bool = False, seed: Path | None = None) -> In
 
 def ingest_claim(store: Store, claim: Claim) -> dict[str, Any] | None:
     """Store one claimed file as a batch or quarantine it; ``None`` if it was gone."""
-    try:
-        with store.inbox.fetch(claim) as local:
-            outcome = _store_drop(store, claim, local)
-    except ClaimGone:
-        store.inbox.finish(claim, keep_content=True)  # taken or overwritten: not ours any more
-        return None
-    store.inbox.finish(claim)
-    return outcome
+    return store.inbox.settle(claim, lambda local: _store_drop(store, claim, local))
 
 
 def _store_drop(store: Store, claim: Claim, local) -> dict[str, Any]:

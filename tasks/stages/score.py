@@ -17,7 +17,7 @@ from tasks.config import PipelineConfig
 from tasks.results import StageResult, where_each_went
 from tasks.scoring import LoadedModel, RefusedInput, class_counts, load_champion, read_checked, with_predictions
 from tasks.store import Store
-from tasks.store.inbox import Claim, ClaimGone
+from tasks.store.inbox import Claim
 
 
 @dataclass
@@ -57,7 +57,7 @@ class ScoreResult(StageResult):
 def score_pending(store: Store, config: PipelineConfig) -> ScoreResult:
     """Score every pending scoring claim with the champion (loaded once per run)."""
     result = ScoreResult()
-    result.cleaned = store.clean_debris()
+    result.cleaned = store.clean_scoring_debris()
     claims = store.scoring_inbox.pending()
     champion = load_champion(store) if claims else None
     for claim in claims:
@@ -69,14 +69,7 @@ def score_pending(store: Store, config: PipelineConfig) -> ScoreResult:
 
 def score_claim(store: Store, claim: Claim, champion: LoadedModel | None, config: PipelineConfig) -> dict[str, Any] | None:
     """Score one claimed file or quarantine it; ``None`` if it was gone."""
-    try:
-        with store.scoring_inbox.fetch(claim) as local:
-            outcome = _score_file(store, claim, local, champion, config)
-    except ClaimGone:
-        store.scoring_inbox.finish(claim, keep_content=True)
-        return None
-    store.scoring_inbox.finish(claim)
-    return outcome
+    return store.scoring_inbox.settle(claim, lambda local: _score_file(store, claim, local, champion, config))
 
 
 def _score_file(store: Store, claim: Claim, local: Path, champion: LoadedModel | None, config: PipelineConfig) -> dict[str, Any]:

@@ -87,10 +87,8 @@ class Store:
         import time
         from datetime import datetime
 
-        from tasks.store.inbox import claimed_at
-
         cutoff = time.time() - older_than_s
-        claims = [c.name for c in self.inbox.pending() if claimed_at(c.claim_id) < cutoff]
+        claims = _claims_older_than(self.inbox, cutoff)
         batches = [
             m["batch_id"]
             for m in self.batches.pending_validation()
@@ -102,32 +100,35 @@ class Store:
         """Scoring claims a failed run left unscored for ``older_than_s`` seconds."""
         import time
 
-        from tasks.store.inbox import claimed_at
-
-        cutoff = time.time() - older_than_s
-        claims = [c.name for c in self.scoring_inbox.pending() if claimed_at(c.claim_id) < cutoff]
+        claims = _claims_older_than(self.scoring_inbox, time.time() - older_than_s)
         return {"scoring_claims": claims} if claims else {}
 
     def clean_debris(self, *, abandoned_after_s: float = 3600.0) -> list[str]:
         """Remove what failed writes left (storage full or down mid-write), so it never shows
         or fills the disk: quarantine folders without ``reason.json`` that no re-run will
-        complete (no pending claim or committed batch has their id), scoring jobs without
-        their summary and no pending claim, and the files of model
-        versions reserved long ago that never got a card. Returns what it removed."""
+        complete (no pending claim of either inbox or committed batch has their id), and the
+        files of model versions reserved long ago that never got a card. Returns what it
+        removed. (Scoring jobs: ``clean_scoring_debris``.)"""
         removed = []
-        pending = {c.claim_id for c in self.inbox.pending()}
+        pending = {c.claim_id for c in [*self.inbox.pending(), *self.scoring_inbox.pending()]}
         for qid in self.quarantine.unfinished():
             if qid not in pending and self.batches.manifest(qid) is None:
                 self.quarantine.discard(qid)
                 removed.append(f"quarantine/{qid}")
-        scoring = {c.claim_id for c in self.scoring_inbox.pending()}
-        for job_id in self.predictions.unfinished():
-            if job_id not in scoring:
-                self.predictions.discard(job_id)
-                removed.append(f"predictions/{job_id}")
         for version in self.registry.abandoned(abandoned_after_s):
             self.registry.clear_abandoned(version)
             removed.append(f"models/{version} (kept its reservation)")
+        return removed
+
+    def clean_scoring_debris(self) -> list[str]:
+        """Remove scoring jobs a failed write left without ``summary.json`` whose claim is
+        gone (a pending claim's re-run completes its own). Returns what it removed."""
+        removed = []
+        pending = {c.claim_id for c in self.scoring_inbox.pending()}
+        for job_id in self.predictions.unfinished():
+            if job_id not in pending:
+                self.predictions.discard(job_id)
+                removed.append(f"predictions/{job_id}")
         return removed
 
     def quarantine_batch(
@@ -188,6 +189,13 @@ class Store:
             )
         self.quarantine.remove(quarantine_id)
         return manifest
+
+
+def _claims_older_than(inbox: Inbox, cutoff: float) -> list[str]:
+    """Names of ``inbox``'s pending claims made before ``cutoff`` (epoch seconds)."""
+    from tasks.store.inbox import claimed_at
+
+    return [c.name for c in inbox.pending() if claimed_at(c.claim_id) < cutoff]
 
 
 def open_store(data_url: str | None = None) -> Store:

@@ -23,11 +23,12 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from tasks.store.backend import Backend, Entry, StorePart
 
@@ -49,6 +50,7 @@ DEFAULT_SETTLE_S = 3.0
 CLOSED_GATHER_MAX_S = 0.25  # inotify events are gathered at most this long before an answer
 QUIET_S = 0.05  # ... or until none came for this long
 
+T = TypeVar("T")
 Snapshot = dict[str, str]  # name -> stamp, as one scan saw the inbox
 
 
@@ -320,6 +322,19 @@ class Inbox(StorePart):
             if not before == after == claim.stamp:
                 raise ClaimGone(claim.name)
             yield local
+
+    def settle(self, claim: Claim, handle: Callable[[Path], T]) -> T | None:
+        """Run ``handle`` on the claimed content (it commits the file somewhere: a batch, a
+        job, quarantine), then finish the claim. ``None`` when the content was taken or
+        overwritten since the claim: the claim is dropped and the content left alone."""
+        try:
+            with self.fetch(claim) as local:
+                outcome = handle(local)
+        except ClaimGone:
+            self.finish(claim, keep_content=True)  # not ours any more
+            return None
+        self.finish(claim)
+        return outcome
 
     def _stamp(self, key: str) -> str:
         return str(self.backend.fs.info(self.backend.path(key)).get("ETag", "")).strip('"')

@@ -100,6 +100,10 @@ class ModelRegistry(StorePart):
 
     def load(self, version: str) -> Any:
         """Load a version's model after checking its sha256 against the card."""
+        return self.load_checked(version)[0]
+
+    def load_checked(self, version: str) -> tuple[Any, str]:
+        """The model and the sha256 it was checked against (the card's), from one read of each."""
         import joblib
 
         expected = self.card(version)["sha256"]
@@ -112,7 +116,7 @@ class ModelRegistry(StorePart):
                     f"{self.backend.uri(self._key(version, MODEL_FILE))}: sha256 {actual[:12]}... does not match "
                     f"model.json ({expected[:12]}...); refusing to load"
                 )
-            return joblib.load(local)
+            return joblib.load(local), expected
 
     def evaluation(self, version: str) -> dict[str, Any] | None:
         return self.backend.read_json_or_none(self._key(version, EVALUATION))
