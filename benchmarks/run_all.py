@@ -21,6 +21,7 @@ SCRIPTS = [
     ["latency.py", "--backend", "cluster"],
     ["memory.py", "--backend", "cluster"],
     ["scale.py"],
+    ["burst.py"],
     ["stop.py"],
     ["serving.py"],
 ]

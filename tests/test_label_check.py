@@ -91,6 +91,29 @@ def test_honest_batches_pass_the_label_check(with_champion, case):
     assert passed["label_check"].startswith("label check passed")
 
 
+def test_in_a_burst_each_batch_gets_its_own_verdict(with_champion):
+    """The champion scores a burst's batches in one call: each verdict must still be its own."""
+    store, config = with_champion.store, with_champion.config
+    drops = {"good-a.csv": iris_sample(60, seed=21), "tiny.csv": _shuffled(10, seed=22), "shuffled.csv": _shuffled(90, seed=23)}
+    drops |= {"good-b.csv": iris_sample(40, seed=24), "swapped.csv": iris_sample(60, seed=25)}
+    drops["swapped.csv"]["target"] = drops["swapped.csv"]["target"].map({0: 1, 1: 0, 2: 2})
+    for name, frame in drops.items():
+        store.inbox.add_claimed(name, csv_bytes(frame))
+    ingest(store)
+    gate = validate_pending(store, config)
+    assert sorted(q["file"] for q in gate.quarantined) == ["shuffled.csv", "swapped.csv"]
+    assert all(q["stage"] == "label_check" for q in gate.quarantined)
+    verdicts = {p["file"]: store.batches.validation(p["batch_id"])["label_check"] for p in gate.passed}
+    assert {name: v["status"] for name, v in verdicts.items()} == {
+        "good-a.csv": "passed",
+        "good-b.csv": "passed",
+        "tiny.csv": "skipped",
+    }
+    assert verdicts["good-a.csv"]["rows"] == 60 and verdicts["good-b.csv"]["rows"] == 40
+    shuffled = store.quarantine.reason(next(q["quarantine_id"] for q in gate.quarantined if q["file"] == "shuffled.csv"))
+    assert shuffled["label_check"]["rows"] == 90
+
+
 def test_a_batch_too_small_to_judge_is_let_through_and_says_so(with_champion):
     gate = _drop_and_gate(with_champion.store, with_champion.config, "tiny.csv", _shuffled(10, seed=7))
     (passed,) = gate.passed

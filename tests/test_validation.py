@@ -10,7 +10,7 @@ import pytest
 from conftest import CONFIG_FILE, IRIS_COLUMNS, SUITE_FILE, csv_bytes, everything, iris_sample
 
 from tasks.config import load_config
-from tasks.contract import SuiteLoadError, build_suite, load_suite_json, validate_frame
+from tasks.contract import SuiteLoadError, build_suite, load_suite_json, passing_together, validate_frame
 from tasks.stages.ingest import ingest
 from tasks.stages.validate import validate_pending
 
@@ -117,6 +117,56 @@ def test_a_mixed_drop_quarantines_the_bad_and_passes_the_good(store):
     assert [p["file"] for p in gate.passed] == ["good.csv"] and [q["file"] for q in gate.quarantined] == ["bad.csv"]
     assert gate.failure() is None  # something passed: the run goes on
     assert [m["batch_id"] for m in store.batches.validated()] == [gate.passed[0]["batch_id"]]
+
+
+def test_in_a_burst_each_bad_batch_gets_the_reason_it_gets_alone(store):
+    """Small batches share one GX run; a bad one among them is still judged alone, exactly."""
+    cases = _bad_cases()
+    for i in range(6):
+        store.inbox.add_claimed(f"good-{i}.csv", csv_bytes(iris_sample(30, seed=20 + i)))
+    for case, (content, _) in cases.items():
+        store.inbox.add_claimed(f"{case}.csv", content)
+    ingest(store)
+    gate = validate_pending(store, CONFIG)
+    assert sorted(p["file"] for p in gate.passed) == [f"good-{i}.csv" for i in range(6)]
+    reasons = {q["file"]: q["reason"] for q in gate.quarantined}
+    assert set(reasons) == {f"{case}.csv" for case in cases}
+    for case, (_, expected) in cases.items():
+        assert expected in reasons[f"{case}.csv"], (case, reasons[f"{case}.csv"])
+    assert {store.batches.validation(p["batch_id"])["gx_run"] for p in gate.passed} == {"together"}
+
+
+def _with_row_count_and_mean(suite_json: dict) -> dict:
+    """The iris suite plus two checks about a whole batch, which one run on a union cannot prove."""
+    expectations = [
+        {**e, "kwargs": {**e["kwargs"], "min_value": 10}} if e["type"] == "expect_table_row_count_to_be_between" else e
+        for e in suite_json["expectations"]
+    ]
+    mean = {
+        "type": "expect_column_mean_to_be_between",
+        "kwargs": {"column": "sepal length (cm)", "min_value": 5.5, "max_value": 7},
+    }
+    return {**suite_json, "expectations": [*expectations, mean]}
+
+
+def test_one_run_for_many_batches_clears_only_batches_that_pass_alone():
+    suite_json = _with_row_count_and_mean(load_suite_json(SUITE_FILE))
+    frames = {f"good-{i}": iris_sample(30, seed=40 + i) for i in range(5)}
+    frames["too-short"] = iris_sample(5, seed=50)  # every row fine, the batch too small
+    setosa = iris_sample(150, seed=51)
+    frames["low-mean"] = setosa[setosa["target"] == 0].head(30).reset_index(drop=True)  # rows fine, mean below 5.5
+    one_pair = iris_sample(30, seed=52)
+    one_pair.loc[0, "petal length (cm)"] = 9.9  # 1 of 30 rows breaks a 'mostly 0.95' pair check: passes alone
+    frames["one-pair-row"] = one_pair
+    many_pairs = iris_sample(30, seed=53)
+    many_pairs.loc[:3, "petal length (cm)"] = 9.9  # 4 of 30: fails alone
+    frames["many-pair-rows"] = many_pairs
+    frames["float-target"] = iris_sample(30, seed=54).astype({"target": "float64"})  # another schema
+    alone = {key for key, frame in frames.items() if validate_frame(frame, suite_json, CONFIG.dataset).success}
+    assert alone == {*(f"good-{i}" for i in range(5)), "one-pair-row"}
+    # The union clears every clean batch and nothing that fails alone; a batch with a failing
+    # row that passes alone ('mostly') is left to be judged alone.
+    assert passing_together(frames, suite_json) == {f"good-{i}" for i in range(5)}
 
 
 def test_a_validated_batch_is_never_validated_again(store):
