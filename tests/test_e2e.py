@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import subprocess
 import threading
 import time
@@ -486,5 +487,6 @@ def test_ctrl_c_stops_every_process_it_started(stack):
     assert stack.make.returncode is not None, f"make run still running {took:.0f} s after Ctrl-C"
     wait_for("every process to exit", lambda: not stack.alive(), timeout=10, every=0.2)
     assert port_is_free(stack.port)  # nothing listens on it any more
-    # How long, and whether a straggler had to be killed, is measured by benchmarks/stop.py.
-    assert "Stopped in" in stack.log_tail()
+    # Every component exited on its own: none was SIGKILLed (how long it took: benchmarks/stop.py).
+    said = re.search(r"Stopped in [0-9.]+ s(.*)", stack.log_tail())
+    assert said and "killed" not in said.group(1), stack.log_tail()

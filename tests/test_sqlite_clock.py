@@ -37,10 +37,11 @@ def test_a_run_due_50_ms_ago_is_due_with_the_fix_and_not_without():
 
 
 def test_the_scheduler_is_started_with_the_fix_on_sqlite_only(tmp_path):
-    from tasks.stack import Stack, preloaded_airflow
+    from tasks.stack import Stack, airflow_command
 
     stack = Stack(home=tmp_path, port=8080)
-    assert stack._airflow("scheduler")[1:3] == ["-m", "tasks.stack.preloaded_airflow"]
+    assert stack._airflow("scheduler")[1:4] == ["-m", "tasks.stack.airflow_command", "--preload"]
+    assert stack._airflow("triggerer")[1:4] == ["-m", "tasks.stack.airflow_command", "triggerer"]  # no preload
     assert stack._airflow("api-server")[0].endswith("/airflow")  # nothing forks tasks from it: no preload
-    source = Path(preloaded_airflow.__file__).read_text()
+    source = Path(airflow_command.__file__).read_text()
     assert '"tasks.stack.sqlite_clock"' in source and '.startswith("sqlite:")' in source

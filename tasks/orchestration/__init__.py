@@ -4,7 +4,8 @@
 - ``inbox_trigger``: the trigger that claims inbox files (``InboxTrigger``);
 - ``rejections``: how a stage's result becomes Airflow state (``emit``) and rejections events;
 - ``dag_defaults``: what every DAG shares, and what tasks ask of their context;
-- ``ui_plugin``, ``run_notes``: the Pipeline view in the Airflow UI, notes on rejecting runs.
+- ``ui_plugin``, ``run_notes``: the Pipeline view in the Airflow UI, notes on rejecting runs;
+- ``child_exit``: a fix the launcher applies inside Airflow's components (a stopped child's exit noticed at once).
 
 Importing this package reads no environment and builds no trigger. ``InboxTrigger`` is also
 re-exported here: deployments that serialized it as ``tasks.orchestration.InboxTrigger``

@@ -7,7 +7,7 @@ microseconds, so on SQLite every new run (asset-triggered or from the REST API) 
 the next whole second: 0.5 s on average per DAG, 2 s over the four-DAG chain. Measured
 with ``benchmarks/handoffs.py``. PostgreSQL's ``now()`` has microseconds already.
 
-Imported before Airflow by the scheduler's launcher (``tasks.stack.preloaded_airflow``)
+Imported before Airflow by the scheduler's launcher (``tasks.stack.airflow_command``)
 when the metadata database is SQLite. Airflow itself is not imported.
 """
 

@@ -60,6 +60,8 @@ CELERY_WORKERS = {
 SCORING_SERVER = "scoring-server"  # the champion online (``pipeline serve``), supervised like the rest
 UVICORN = {"api-server", SCORING_SERVER}  # stopped with SIGINT twice (see stop())
 PRELOADING = {"scheduler", *CELERY_WORKERS}  # task processes are forked from these
+# These stop children of their own (trigger runner, DAG parsers, tasks): see tasks.orchestration.child_exit
+SUPERVISING = {"scheduler", "dag-processor", "triggerer", *CELERY_WORKERS}
 CLUSTER_BUCKET, CLUSTER_PREFIX, CLUSTER_QUEUE = "pipeline", "data", "pipeline-inbox"
 PR_SET_CHILD_SUBREAPER = 36
 WATCHDOG_GRACE_S = 5.0  # after the launcher died: SIGTERM every component, SIGKILL what is left then
@@ -108,8 +110,9 @@ class Stack:
         args = self.components[name]
         if name == SCORING_SERVER:
             return [sys.executable, "-m", "tasks.cli", *args]
-        if name in PRELOADING:
-            return [sys.executable, "-m", "tasks.stack.preloaded_airflow", *args]
+        if name in SUPERVISING:
+            preload = ["--preload"] if name in PRELOADING else []
+            return [sys.executable, "-m", "tasks.stack.airflow_command", *preload, *args]
         return [str(Path(sys.executable).parent / "airflow"), *args]
 
     def start_services(self) -> None:
