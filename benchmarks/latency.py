@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from common import (
+    DAGS,
     REPO_ROOT,
     drop,
     iris_like,
@@ -60,7 +61,7 @@ def main() -> None:
     requests_per_drop: list[int] = []
     with running_stack(args.backend) as bench:
         stack, store, healthy_s = bench.stack, bench.store, bench.healthy_s
-        first = wait_chain(stack, {d: set() for d in ("ingest", "preprocess", "train", "evaluate")})
+        first = wait_chain(stack, {d: set() for d in DAGS})
         seed_chain = stage_times(0, first, (0, float("nan")))
         time.sleep(3)
         for i in range(n):
@@ -107,7 +108,7 @@ def main() -> None:
             "ratio": pct(totals, 50) / bare_total,
             "s3_requests_per_drop": requests_per_drop,
             "s3_idle_requests_per_s": idle_rate,
-            "seed_chain_runs": {d: seed_chain.get(f"{d} run") for d in ("ingest", "preprocess", "train", "evaluate")},
+            "seed_chain_runs": {d: seed_chain.get(f"{d} run") for d in DAGS},
         },
     )
 

@@ -14,6 +14,7 @@ import argparse
 import time
 
 from common import (
+    DAGS,
     MemorySampler,
     drop,
     idle_cpu,
@@ -36,7 +37,7 @@ def main() -> None:
     backend = parser.parse_args().backend
     with running_stack(backend) as bench:
         stack, store = bench.stack, bench.store
-        wait_chain(stack, {d: set() for d in ("ingest", "preprocess", "train", "evaluate")})
+        wait_chain(stack, {d: set() for d in DAGS})
         time.sleep(15)  # let the first run's processes settle
         idle = [stack_pss() for _ in range(5) if not time.sleep(1)]
         idle_pss = sorted(p for p, _ in idle)[len(idle) // 2]

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from common import (
+    DAGS,
     REPO_ROOT,
     MemorySampler,
     drop,
@@ -60,7 +61,7 @@ def through_stages(rows: int, workdir: Path) -> dict[str, dict]:
 def through_stack(rows: int) -> dict:
     with running_stack() as bench:
         stack, store = bench.stack, bench.store
-        wait_chain(stack, {d: set() for d in ("ingest", "preprocess", "train", "evaluate")})
+        wait_chain(stack, {d: set() for d in DAGS})
         frame = iris_like(rows, seed=5)
         before = run_ids(stack)
         with MemorySampler(interval=0.2) as sampler:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import drop, iris_like, med, pct, run_ids, running_stack, save, stage_times, trigger_event_time, ts, wait_chain
+from common import DAGS, drop, iris_like, med, pct, run_ids, running_stack, save, stage_times, trigger_event_time, ts, wait_chain
 
 SEED_DAG = Path(__file__).resolve().parent / "seed_dag" / "seed_pipeline.py"
 SEED_DAG_ID = "seed_pipeline"
@@ -60,7 +60,7 @@ def main() -> None:
     phase = random.Random(12)
     with running_stack("local", extra_dags=[SEED_DAG]) as bench:
         stack, store = bench.stack, bench.store
-        wait_chain(stack, {d: set() for d in ("ingest", "preprocess", "train", "evaluate")})  # iris, first chain
+        wait_chain(stack, {d: set() for d in DAGS})  # iris, first chain
         wait_seed_dag(stack)
         seed_run(stack)  # warm-up: the first run after a start pays one-off costs
         time.sleep(2)
