@@ -34,8 +34,12 @@ system-packages:  ## PostgreSQL, Redis and Chromium from Debian's packages (inst
 lint: $(SYNCED)  ## ruff: lint and format check.
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
+# Parallel workers for the tests: each end-to-end module (or stack) runs whole on one worker
+# (tests/conftest.py: work_unit, SLOWEST_FIRST); most of an end-to-end test is waiting for Airflow.
+TEST_WORKERS ?= 3
+
 test: lint system-packages  ## ruff, then the whole test suite, end-to-end tests (local, S3, cluster, browser) included.
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench: $(SYNCED) system-packages  ## Benchmarks: print every figure (see benchmarks/README.md); about 45 min.
 	$(VENV)/bin/python benchmarks/run_all.py

@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 from common import iris_like, med, running_stack, save, write_csv
-
-from tasks.stack.harness import wait_for
+from harness import wait_for
 
 
 def trained_on_all(store, batch_ids: set[str]) -> str | None:

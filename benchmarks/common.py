@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psutil
+from harness import DAGS, LaunchedStack, resampled_rows
 
 from tasks.stack.env import running_stack as find_running_stack
-from tasks.stack.harness import DAGS, LaunchedStack, resampled_rows
 from tasks.stack.services import MotoServer, free_port
 from tasks.store import open_store
 from tasks.store.inbox import claimed_at

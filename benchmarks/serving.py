@@ -24,11 +24,11 @@ from pathlib import Path
 
 import httpx
 from common import REPO_ROOT, MemorySampler, iris_like, med, pct, running_stack, save, ts, write_csv
+from harness import constant_champion, scoring_server, seed_features, train_champion, wait_for
 
 from tasks.config import load_config
 from tasks.modeling import feature_frame
 from tasks.scoring import load_champion
-from tasks.stack.harness import constant_champion, scoring_server, seed_features, train_champion, wait_for
 from tasks.store import open_store
 
 

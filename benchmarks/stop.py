@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from common import med, save
-
-from tasks.stack.harness import DAGS, LaunchedStack
+from harness import DAGS, LaunchedStack
 
 
 def one_round() -> tuple[float, float, int]:

@@ -33,6 +33,56 @@ IRIS_SEED = REPO_ROOT / "examples" / "iris" / "iris.csv"
 IRIS_COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)", "target"]
 BACKENDS = ["local", "s3"]
 
+# `make test` runs the tests on parallel workers (pytest-xdist): each unit of work below runs
+# whole on one worker, so a module's stack and fixtures are set up once. The units that take
+# longest go first (measured with --durations) and the short unit-test modules fill the gaps.
+SLOWEST_FIRST = [
+    "test_faults_e2e",
+    "test_storage_outage_e2e",
+    "test_browser_e2e",
+    "test_e2e",
+    "test_cluster_e2e",
+    "test_dataset_e2e",
+    "test_dag_runs",
+    "test_validation",
+    "test_storage_faults",
+    "test_label_check",
+    "test_plugin_serving",
+]
+OWN_STACK_PER_TEST = {"test_storage_outage_e2e"}  # each test starts a stack of its own: side by side
+STACK_PER_BACKEND = {"test_e2e"}  # one stack per backend (the [local] / [s3] parameter): side by side
+
+
+def work_unit(nodeid: str) -> str:
+    """What one worker runs whole: a module, one backend's stack of a module, or one test."""
+    path, _, test = nodeid.partition("::")
+    module = Path(path).stem
+    if module in OWN_STACK_PER_TEST:
+        return nodeid
+    if module in STACK_PER_BACKEND and test.endswith("]"):
+        return f"{path}[{test.rpartition('[')[2]}"
+    return path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduling, with the units above (its own --dist loadgroup does not work
+    with pytest 9: it renames node ids through an attribute pytest no longer reads)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ByWorkUnit(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.path.stem
+        return SLOWEST_FIRST.index(module) if module in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: a module's own order (and its stacks') is kept
+
 
 @pytest.fixture(scope="session")
 def s3_server():
@@ -80,7 +130,7 @@ def iris() -> pd.DataFrame:
 
 def iris_sample(n: int, seed: int) -> pd.DataFrame:
     """A valid iris-like batch: real iris rows, resampled, so each has new content."""
-    from tasks.stack.harness import resampled_rows
+    from harness import resampled_rows
 
     return resampled_rows(IRIS_SEED, n, seed)
 
@@ -113,7 +163,7 @@ def config():
 @pytest.fixture
 def featured(store, config) -> SimpleNamespace:
     """The iris seed ingested, marked validated (as the gate would) and split into features."""
-    from tasks.stack.harness import seed_features
+    from harness import seed_features
 
     seed_features(store, config)
     return SimpleNamespace(store=store, config=config)
@@ -122,7 +172,7 @@ def featured(store, config) -> SimpleNamespace:
 @pytest.fixture
 def champion(featured) -> SimpleNamespace:
     """``featured``, trained and evaluated: v0001 is the champion."""
-    from tasks.stack.harness import train_champion
+    from harness import train_champion
 
     train_champion(featured.store, featured.config)
     return featured

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import REPO_ROOT
-from run_all import SCRIPTS  # benchmarks/ is on the path (conftest)
+from run_all import HARNESS_ENV, SCRIPTS  # benchmarks/ is on the path (conftest)
 
 BENCHMARKS = REPO_ROOT / "benchmarks"
 
@@ -17,7 +17,9 @@ BENCHMARKS = REPO_ROOT / "benchmarks"
 @pytest.mark.parametrize("script", sorted({s for s, *_ in SCRIPTS}))
 def test_every_benchmark_make_bench_runs_imports(script):
     module = script.removesuffix(".py")
-    done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=BENCHMARKS, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], cwd=BENCHMARKS, env=HARNESS_ENV, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
 

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import iris_sample
-
-from tasks.stack.harness import DAGS, LaunchedStack, wait_for
+from harness import DAGS, LaunchedStack, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import iris_sample
+from harness import DAGS, LaunchedStack, wait_for
 
-from tasks.stack.harness import DAGS, LaunchedStack, wait_for
 from tasks.stack.services import free_port, port_is_free
 
 pytestmark = pytest.mark.e2e

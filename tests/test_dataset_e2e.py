@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO_ROOT
+from harness import LaunchedStack, wait_for
 from make_sample import churn_rows
 
-from tasks.stack.harness import LaunchedStack, wait_for
 from tasks.stack.services import free_port
 
 pytestmark = pytest.mark.e2e

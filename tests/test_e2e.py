@@ -22,8 +22,8 @@ import httpx
 import pandas as pd
 import pytest
 from conftest import REPO_ROOT, everything, iris_config_text, iris_sample
+from harness import DAGS, LaunchedStack, wait_for
 
-from tasks.stack.harness import DAGS, LaunchedStack, wait_for
 from tasks.stack.services import port_is_free
 
 pytestmark = pytest.mark.e2e

@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import psutil
 import pytest
 from conftest import iris_config_text, iris_sample
+from harness import DAGS, LaunchedStack, wait_for
 
-from tasks.stack.harness import DAGS, LaunchedStack, wait_for
 from tasks.store import open_store
 
 pytestmark = pytest.mark.e2e

@@ -98,3 +98,12 @@ def test_the_logic_package_knows_no_data_set_by_name(module):
     """Column names and classes come from the [dataset] table: iris is an example, not code."""
     text = module.read_text().lower()
     assert not [word for word in ("iris", "setosa", "sepal", "petal", "species") if word in text]
+
+
+@pytest.mark.parametrize("module", sorted(TASKS.rglob("*.py")), ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_the_package_carries_no_test_code(module):
+    """What drives a stack from outside (tests/harness.py) and what checks it live under tests/:
+    an installed package never raises AssertionError or imports a test runner."""
+    names = imported_modules(module)
+    assert not {m for m in names if m.split(".")[0] in ("pytest", "harness", "conftest")}
+    assert "AssertionError" not in module.read_text()

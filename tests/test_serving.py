@@ -10,9 +10,9 @@ import httpx
 import pytest
 from conftest import iris_sample
 from fastapi.testclient import TestClient
+from harness import constant_champion, scoring_server, train_champion, wait_for
 
 from tasks.scoring_server import VERSION_HEADER, ScoringServer
-from tasks.stack.harness import constant_champion, scoring_server, train_champion, wait_for
 from tasks.stack.services import free_port
 from tasks.stages.deploy import ScoringServerUnreachable, deploy_champion
 

@@ -15,8 +15,8 @@ import sys
 
 import pytest
 from conftest import REPO_ROOT
+from harness import TcpProxy
 
-from tasks.stack.harness import TcpProxy
 from tasks.store.backend import ObjectBackend, StoragePromiseBroken, describe_storage_error
 
 
