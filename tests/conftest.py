@@ -49,7 +49,9 @@ SLOWEST_FIRST = [
     "test_label_check",
     "test_plugin_serving",
 ]
-OWN_STACK_PER_TEST = {"test_storage_outage_e2e"}  # each test starts a stack of its own: side by side
+# Each outage test needs a stack of its own, so they run side by side: one reaches S3 only through
+# a proxy the test cuts, the other keeps its data on a small tmpfs the test fills.
+OWN_STACK_PER_TEST = {"test_storage_outage_e2e"}
 STACK_PER_BACKEND = {"test_e2e"}  # one stack per backend (the [local] / [s3] parameter): side by side
 
 
