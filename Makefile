@@ -31,8 +31,8 @@ cluster: $(SYNCED) system-packages  ## The same DAGs on Celery + PostgreSQL + Re
 system-packages:  ## PostgreSQL, Redis and Chromium from Debian's packages (installed when run as root).
 	@scripts/system_packages.sh
 
-lint: $(SYNCED)  ## ruff: lint and format check.
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+lint: $(SYNCED)  ## ruff (lint and format check), then the import contracts in pyproject.toml (lint-imports).
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/lint-imports --no-cache
 
 # Parallel workers for the tests: each end-to-end module (or stack) runs whole on one worker
 # (tests/conftest.py: work_unit, SLOWEST_FIRST); most of an end-to-end test is waiting for Airflow.

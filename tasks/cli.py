@@ -91,17 +91,12 @@ class PipelineCommands(click.Group):
     """Every command: a storage failure is one line naming the storage, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from tasks.config import Settings
-        from tasks.store.backend import open_backend, storage_failure
+        from tasks.store.backend import StorageUnavailable
 
         try:
             return super().invoke(ctx)
-        except Exception as exc:
-            if isinstance(exc, click.exceptions.Exit | click.ClickException | click.Abort):
-                raise
-            if (message := storage_failure(exc, open_backend(Settings.from_env().data_url))) is None:
-                raise
-            raise click.ClickException(message) from None
+        except StorageUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @click.group(cls=PipelineCommands, context_settings={"help_option_names": ["-h", "--help"]})

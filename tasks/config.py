@@ -16,13 +16,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tasks.store.inbox import DEFAULT_SETTLE_S
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("f1_macro", "accuracy")
 CHAIN_DAG_IDS = ("ingest", "preprocess", "train", "evaluate", "deploy")  # the training chain, in order
 DAG_IDS = (*CHAIN_DAG_IDS, "score")  # every DAG of dags/ (score runs on its own inbox)
 DEFAULT_SERVE_PORT = 8000
+# A file written in place into a local inbox is taken only once nothing wrote to it for this
+# long (``PIPELINE_INBOX_SETTLE_S``): long enough for a writer that reopens the file to append
+# every second or so (a logger, ``echo >>``). A file renamed in is whole and taken at once. The
+# scans (and object storage, where an object is visible only when complete) use the same rule.
+DEFAULT_SETTLE_S = 3.0
 
 
 @dataclass(frozen=True)

@@ -205,9 +205,9 @@ class ScoringServer:
             try:
                 return answer(200, await self.reload())
             except Exception as exc:  # the old model keeps serving; say why the new one did not load
-                from tasks.store.backend import storage_failure
+                from tasks.store.backend import StorageUnavailable
 
-                reason = storage_failure(exc, self.store.backend) or f"{type(exc).__name__}: {exc}"
+                reason = str(exc) if isinstance(exc, StorageUnavailable) else f"{type(exc).__name__}: {exc}"
                 log.error("Reload failed, %s keeps serving: %s", self.version()["model_version"], reason)
                 return answer(500, {"error_code": "LOAD_FAILED", "message": reason, **self.version()})
 

@@ -377,3 +377,31 @@ class LaunchedStack:
                 os.killpg(self.make.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@contextmanager
+def small_tmpfs(path: Path, size_mib: int) -> Iterator[Path]:
+    """A file system of ``size_mib`` at ``path`` (needs root, as CI runs), unmounted afterwards."""
+    path.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(path)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        import pytest
+
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def fill(path: Path) -> None:
+    """Write zeros into ``path`` until the file system is full."""
+    chunk = 1 << 20
+    with open(path, "wb", buffering=0) as fh:
+        while chunk:
+            try:
+                fh.write(b"\0" * chunk)
+            except OSError:
+                chunk //= 4

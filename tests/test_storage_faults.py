@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 from conftest import REPO_ROOT
-from harness import TcpProxy
+from harness import TcpProxy, fill, small_tmpfs
 
-from tasks.store.backend import ObjectBackend, StoragePromiseBroken, describe_storage_error
+from tasks.store.backend import ObjectBackend, StoragePromiseBroken, StorageUnavailable, open_backend, storage_cause
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_storage_errors_are_told_from_everything_else(error, expected):
         except Exception as inner:
             raise RuntimeError("a stage failed") from inner
     except RuntimeError as outer:
-        assert describe_storage_error(outer) == expected
+        assert storage_cause(outer) == expected
 
 
 def test_an_airflow_api_failure_is_not_called_a_storage_failure():
@@ -98,7 +99,34 @@ def test_an_airflow_api_failure_is_not_called_a_storage_failure():
         except OSError as refused:
             raise urllib.error.URLError(refused) from None
     except urllib.error.URLError as exc:
-        assert describe_storage_error(exc) is None
+        assert storage_cause(exc) is None
+
+
+def test_the_backend_raises_storage_unavailable_where_the_storage_fails(proxied_bucket):
+    """Every primitive, reads and writes alike, names the storage and the cause in the one
+    type the edges catch; a missing key stays a FileNotFoundError."""
+    data_url, proxy = proxied_bucket
+    backend = open_backend(data_url)
+    backend.write_bytes("kept.txt", b"kept")
+    with pytest.raises(FileNotFoundError):
+        backend.read_bytes("missing.txt")
+    proxy.cut()
+    said = rf"^storage unreachable: {re.escape(data_url)} at {re.escape(proxy.url)}: EndpointConnectionError"
+    with pytest.raises(StorageUnavailable, match=said) as read:
+        backend.read_bytes("kept.txt")
+    assert storage_cause(read.value.__cause__) is not None  # the client's own error is kept as the cause
+    with pytest.raises(StorageUnavailable, match=said):
+        backend.write_json("new.json", {"a": 1})  # the upload happens as the writer block closes
+
+
+def test_a_full_local_disk_is_storage_unavailable_not_a_bug(tmp_path):
+    with small_tmpfs(tmp_path / "data", 1) as data:
+        backend = open_backend(str(data))
+        fill(data / ".filler")
+        said = rf"^storage unreachable: {re.escape(backend.endpoint)}: No space left on device$"
+        with pytest.raises(StorageUnavailable, match=said):
+            backend.write_bytes("batch.parquet", b"rows" * 4096)
+        assert backend.walk_files("") == [".filler"]  # nothing half-written
 
 
 def test_the_command_line_says_storage_unreachable_in_one_line(proxied_bucket, tmp_path):

@@ -16,15 +16,11 @@ ingested and trained on with no new drop.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from conftest import iris_sample
-from harness import DAGS, LaunchedStack, TcpProxy, wait_for
+from harness import DAGS, LaunchedStack, TcpProxy, fill, small_tmpfs, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -77,32 +73,6 @@ def test_an_s3_outage_mid_chain_heals_with_no_new_drop(s3_server, tmp_path_facto
             assert f"storage unreachable: {data_url} at {proxy.url}" in terminal and "storage is back" in terminal
     finally:
         proxy.cut()
-
-
-@contextmanager
-def small_tmpfs(path: Path, size_mib: int) -> Iterator[Path]:
-    """A file system of ``size_mib`` at ``path`` (needs root, as CI runs), unmounted afterwards."""
-    path.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(path)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "--lazy", str(path)], check=False)
-
-
-def fill(path: Path) -> None:
-    """Write zeros into ``path`` until the file system is full."""
-    chunk = 1 << 20
-    with open(path, "wb", buffering=0) as fh:
-        while chunk:
-            try:
-                fh.write(b"\0" * chunk)
-            except OSError:
-                chunk //= 4
 
 
 def test_a_full_disk_fails_as_storage_and_heals_once_space_is_freed(tmp_path_factory):

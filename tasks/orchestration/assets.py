@@ -18,10 +18,9 @@ from functools import cache
 
 from airflow.sdk import Asset, AssetAlias, AssetWatcher
 
-from tasks.config import Settings, is_object_storage
+from tasks.config import DEFAULT_SETTLE_S, Settings, is_object_storage
 from tasks.orchestration.inbox_trigger import LOCAL_POLL_S, OBJECT_POLL_S, QUEUE_SAFETY_SWEEP_S, InboxTrigger
 from tasks.store import part_uri
-from tasks.store.inbox import DEFAULT_SETTLE_S
 
 QUARANTINE_NAME = "quarantine"
 # Tasks that may reject input have this alias as an outlet: an event lands on the quarantine

@@ -44,6 +44,7 @@ class InboxTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from tasks.store import open_store
+        from tasks.store.backend import StorageUnavailable
         from tasks.store.inbox import SettleClock
 
         store = await asyncio.to_thread(open_store, self.data_url)
@@ -76,15 +77,15 @@ class InboxTrigger(BaseEventTrigger):
                 try:
                     claims, snapshot = await asyncio.to_thread(inbox.claim_settled, snapshot)
                     odd = await asyncio.to_thread(inbox.left_alone)
-                except Exception as exc:  # storage unreachable: the watcher waits it out
-                    self._storage_down(exc, store)
+                except StorageUnavailable as exc:  # the watcher waits it out
+                    self.log.warning("%s; the inbox watcher tries again", exc)
                     claims, odd = [], {}
                 if loop.time() >= next_stalled_check:
                     next_stalled_check = loop.time() + STALLED_CHECK_S
                     try:
                         stalled = await asyncio.to_thread(stalled_work, STALLED_AFTER_S)
-                    except Exception as exc:
-                        self._storage_down(exc, store)
+                    except StorageUnavailable as exc:
+                        self.log.warning("%s; the inbox watcher tries again", exc)
                         stalled = None
                     if stalled:
                         # A run failed (storage down, a crash) and left work behind: ring again so
@@ -108,15 +109,6 @@ class InboxTrigger(BaseEventTrigger):
         finally:
             if heard is not None:
                 heard.close()
-
-    def _storage_down(self, exc: Exception, store) -> None:
-        """A storage failure is logged and waited out (the next round tries again); anything
-        else is a bug and ends the watcher loudly."""
-        from tasks.store.backend import storage_failure
-
-        if (failure := storage_failure(exc, store.backend)) is None:
-            raise exc
-        self.log.warning("%s; the inbox watcher tries again", failure)
 
     def _claimed(self, claims: list) -> TriggerEvent:
         self.log.info("Claimed %d file(s): %s", len(claims), [c.name for c in claims])

@@ -18,7 +18,7 @@ from tasks.config import Settings
 from tasks.orchestration.assets import QUARANTINED, chain_assets
 from tasks.results import StageResult
 from tasks.store import part_uri
-from tasks.store.backend import StorageUnavailable, open_backend, storage_failure
+from tasks.store.backend import StorageUnavailable
 
 REJECTIONS_XCOM = "rejections"
 log = logging.getLogger(__name__)
@@ -60,11 +60,8 @@ def storage_errors_retried() -> Iterator[None]:
     internals; anything else (rejections, bugs) passes through unchanged."""
     try:
         yield
-    except Exception as exc:
-        failure = storage_failure(exc, open_backend(Settings.from_env().data_url))
-        if failure is None:
-            raise
-        message = f"{failure}. Not a data problem, nothing was rejected: Airflow retries this task"
+    except StorageUnavailable as exc:
+        message = f"{exc}. Not a data problem, nothing was rejected: Airflow retries this task"
         log.error(message)
         raise StorageUnavailable(message) from None
 

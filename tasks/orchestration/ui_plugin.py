@@ -32,6 +32,7 @@ def build_app():  # -> fastapi.FastAPI
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+    from tasks.store.backend import StorageUnavailable
     from tasks.ui import serving
 
     app = FastAPI(title="Pipeline", dependencies=[Depends(get_user)], docs_url=None, redoc_url=None, openapi_url=None)
@@ -40,13 +41,10 @@ def build_app():  # -> fastapi.FastAPI
     async def security_headers(request, call_next):  # every response, errors and 401s included
         try:
             response = await call_next(request)
-        except Exception as exc:  # storage down: say so (503), never a 500 with a traceback
-            from tasks.config import Settings
-            from tasks.store.backend import open_backend, storage_failure
+        except StorageUnavailable as exc:  # storage down: say so (503), never a 500 with a traceback
             from tasks.ui.pages import storage_unreachable_page
 
-            if (message := storage_failure(exc, open_backend(Settings.from_env().data_url))) is None:
-                raise
+            message = str(exc)
             if request.url.path.rstrip("/").endswith("/api/status"):
                 response = JSONResponse({"error": message}, status_code=503)
             else:

@@ -335,7 +335,7 @@ class StorageWatch(threading.Thread):
         self._lock = threading.Lock()
 
     def run(self) -> None:
-        from tasks.store.backend import storage_failure
+        from tasks.store.backend import StorageUnavailable
 
         while True:
             try:
@@ -346,10 +346,10 @@ class StorageWatch(threading.Thread):
                     if free is None or free >= LOW_SPACE_BYTES
                     else f"storage full: {self.store.backend.endpoint}: {free:,} bytes free"
                 )
+            except StorageUnavailable as exc:
+                problem = str(exc)
             except Exception as exc:  # a bug here must not stop the stack: report and go on
-                problem = storage_failure(exc, self.store.backend) or (
-                    f"storage unreachable: {self.store.backend.endpoint}: {type(exc).__name__}: {exc}"
-                )
+                problem = f"storage unreachable: {self.store.backend.endpoint}: {type(exc).__name__}: {exc}"
             with self._lock:
                 self._problem = problem
             time.sleep(self.every)

@@ -26,12 +26,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tasks.config import DEFAULT_SETTLE_S
 from tasks.store.backend import Backend, open_backend
 from tasks.store.batches import Batches
 from tasks.store.dataset_record import DatasetRecord
 from tasks.store.deployments import Deployments
 from tasks.store.features import FeatureStore
-from tasks.store.inbox import DEFAULT_SETTLE_S, SCORING_CLAIMED, SCORING_INBOX, Inbox
+from tasks.store.inbox import SCORING_CLAIMED, SCORING_INBOX, Inbox
 from tasks.store.launcher_record import LauncherRecord
 from tasks.store.predictions import Predictions
 from tasks.store.quarantine import Quarantine

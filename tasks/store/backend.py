@@ -14,6 +14,7 @@ Two kinds of root, one interface:
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -30,7 +31,9 @@ PROBE_FOLDER = ".probes"  # short-lived keys of the start-up check of conditiona
 
 
 class StorageUnavailable(RuntimeError):
-    """Storage failed (unreachable, full, not permitted): not a data problem; retry later."""
+    """Storage failed (unreachable, full, not permitted): not a data problem; retry later.
+    Raised by the backend where the failure happens, worded "storage unreachable: <where>:
+    <cause>"; the edges (tasks, commands, pages, the watcher) catch this one type."""
 
 
 # errno values that mean the storage failed, not the data: full, not permitted, I/O, gone.
@@ -41,32 +44,71 @@ STORAGE_ERRNOS = {
 }
 
 
-def describe_storage_error(exc: BaseException) -> str | None:
+@functools.cache
+def _client_errors() -> tuple[type[BaseException], ...]:
+    """The S3 client stack's own failures: botocore (unreachable endpoint, timeouts, access
+    denied, no such bucket), aiohttp and urllib3 (connections)."""
+    from aiohttp import ClientError as HttpClientError
+    from botocore.exceptions import BotoCoreError, ClientError
+    from urllib3.exceptions import HTTPError
+
+    return (BotoCoreError, ClientError, HttpClientError, HTTPError)
+
+
+def storage_cause(exc: BaseException) -> str | None:
     """One line saying how the storage failed, or ``None`` when ``exc`` is something else
-    (bad data, a bug): connection refused or timed out, disk full, permission denied, and
-    the S3 client's equivalents."""
+    (bad data, a bug, a missing key): told by the exception's type, along its cause chain."""
+    import urllib.error
+
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:  # the cause may sit deeper in the chain
         seen.add(id(exc))
-        name = type(exc).__name__
-        module = type(exc).__module__
-        if isinstance(exc, StorageUnavailable):
-            return str(exc)
-        if module.startswith("urllib."):
+        if isinstance(exc, urllib.error.URLError):
             return None  # Airflow's REST API (tasks.airflow_api) failed, not the storage
         if isinstance(exc, ConnectionError | TimeoutError) or (isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS):
-            return f"{exc.strerror or name}" if isinstance(exc, OSError) and exc.strerror else f"{name}: {exc}"
-        if module.startswith(("botocore", "aiohttp", "urllib3")) and "Error" in name:
-            return f"{name}: {exc}"
+            return exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, FileNotFoundError | FileExistsError | IsADirectoryError | NotADirectoryError):
+            return None  # the key's state, not the storage's (s3fs raises these from the client's NoSuchKey)
+        if isinstance(exc, _client_errors()):
+            return f"{type(exc).__name__}: {exc}"
         exc = exc.__cause__ or exc.__context__
     return None
 
 
-def storage_failure(exc: BaseException, backend: Backend) -> str | None:
-    """ "storage unreachable: <where>: <reason>" when ``exc`` is a storage failure (see
-    ``describe_storage_error``), ``None`` otherwise: the one wording every view uses."""
-    reason = describe_storage_error(exc)
-    return None if reason is None else f"storage unreachable: {backend.endpoint}: {reason}"
+def _storage_call(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A backend primitive whose storage failures are raised as ``StorageUnavailable``."""
+
+    @functools.wraps(method)
+    def call(self: Backend, *args: Any, **kwargs: Any) -> Any:
+        with self.failures_named():
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+# The primitives that touch the storage (each class's own definitions are wrapped).
+STORAGE_PRIMITIVES = (
+    "free_bytes",
+    "exists",
+    "read_bytes",
+    "read_json_or_none",
+    "open",
+    "is_link",
+    "make_folder",
+    "odd_entries",
+    "get_local",
+    "_list",
+    "files",
+    "walk_files",
+    "write_with",
+    "put_local",
+    "copy",
+    "upload_tree",
+    "create_exclusive",
+    "rename_exclusive",
+    "delete",
+    "delete_tree",
+)
 
 
 class StoragePromiseBroken(RuntimeError):
@@ -85,9 +127,30 @@ class Entry:
 
 
 class Backend:
-    """A data root on any fsspec file system. Subclasses supply what differs."""
+    """A data root on any fsspec file system. Subclasses supply what differs. Every primitive
+    raises a storage failure as ``StorageUnavailable``; a part that reads through a handle
+    (pyarrow, pandas) does it inside ``failures_named()``."""
 
     can_rename = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in STORAGE_PRIMITIVES:
+            if name in cls.__dict__:
+                setattr(cls, name, _storage_call(cls.__dict__[name]))
+
+    @contextmanager
+    def failures_named(self) -> Iterator[None]:
+        """Around storage I/O: a storage failure becomes ``StorageUnavailable`` naming the
+        storage and the cause; anything else (a missing key, bad data, a bug) passes unchanged."""
+        try:
+            yield
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            if (cause := storage_cause(exc)) is None:
+                raise
+            raise StorageUnavailable(f"storage unreachable: {self.endpoint}: {cause}") from exc
 
     def __init__(self, fs: Any, root: str, url: str):
         self.fs = fs
@@ -178,8 +241,11 @@ class Backend:
     @contextmanager
     def writer(self, key: str) -> Iterator[IO[bytes]]:
         """A binary handle whose content appears at ``key`` only if the block succeeds."""
+        with self.failures_named(), self._writer(key) as fh:
+            yield fh
+
+    def _writer(self, key: str) -> Any:  # a context manager, supplied by each backend
         raise NotImplementedError
-        yield
 
     def write_with(self, key: str, write: Callable[[str], None]) -> None:
         """Publish what ``write(local_path)`` produces (for joblib.dump, savefig...)."""
@@ -244,6 +310,10 @@ class Backend:
             self.fs.rm(self.path(prefix), recursive=True)
         except FileNotFoundError:
             pass
+
+
+for _name in STORAGE_PRIMITIVES:
+    setattr(Backend, _name, _storage_call(Backend.__dict__[_name]))
 
 
 def current_umask() -> int:
@@ -320,7 +390,7 @@ class LocalBackend(Backend):
         return fd, tmp
 
     @contextmanager
-    def writer(self, key: str) -> Iterator[IO[bytes]]:
+    def _writer(self, key: str) -> Iterator[IO[bytes]]:
         target = Path(self.path(key))
         fd, tmp = self._temp_beside(target)
         try:
@@ -404,7 +474,7 @@ class ObjectBackend(Backend):
         return Entry(name=name, size=int(info["size"]), stamp=str(info.get("ETag", "")).strip('"'), modified_ns=modified_ns)
 
     @contextmanager
-    def writer(self, key: str) -> Iterator[IO[bytes]]:
+    def _writer(self, key: str) -> Iterator[IO[bytes]]:
         # Spool to a local file, then one upload: nothing (not even a multipart part)
         # becomes visible unless the whole block succeeded.
         with tempfile.NamedTemporaryFile(prefix="pipeline-upload-") as spool:

@@ -49,9 +49,9 @@ class Batches(StorePart):
         self.backend.write_json(f"{RAW}/{batch_id}/{MANIFEST}", manifest)
 
     def read(self, batch_id: str, columns: list[str] | None = None) -> pd.DataFrame:
-        with self.backend.open(f"{RAW}/{batch_id}/{DATA_FILE}") as fh:
-            import pandas as pd
+        import pandas as pd
 
+        with self.backend.failures_named(), self.backend.open(f"{RAW}/{batch_id}/{DATA_FILE}") as fh:
             return pd.read_parquet(fh, columns=columns)
 
     def validation(self, batch_id: str) -> dict[str, Any] | None:

@@ -111,7 +111,8 @@ class FeatureStore(StorePart):
 
     def read(self, manifest: dict[str, Any], part: str) -> pd.DataFrame:
         """One part of a feature set, every row (batches in order)."""
-        return self.dataset(manifest, part).to_table().to_pandas()
+        with self.backend.failures_named():
+            return self.dataset(manifest, part).to_table().to_pandas()
 
     def sample(self, manifest: dict[str, Any], part: str, max_rows: int) -> pd.DataFrame:
         """At most ``max_rows`` rows of one part (0: all), each batch contributing in
@@ -127,7 +128,7 @@ class FeatureStore(StorePart):
         for path, n in zip(self._part_paths(manifest, part), wanted, strict=True):
             if n == 0:
                 continue
-            with self.backend.fs.open(path, "rb") as fh:
+            with self.backend.failures_named(), self.backend.fs.open(path, "rb") as fh:
                 tables.append(pa.Table.from_batches([next(pq.ParquetFile(fh).iter_batches(batch_size=n))]))
         return pa.concat_tables(tables).to_pandas()
 

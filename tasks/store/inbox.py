@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from tasks.config import DEFAULT_SETTLE_S
 from tasks.store.backend import Backend, Entry, StorePart
 
 INBOX, CLAIMED = "inbox", "claimed"
@@ -42,11 +43,8 @@ MARKER_SUFFIX = ".claim"
 # file (a CSV, or ``export.txt``, which ingest quarantines) is taken once it settles.
 IN_PROGRESS_SUFFIXES = (".crdownload", ".part", ".partial", ".download", ".tmp", ".temp", ".swp", "~")
 STALE_OTHER_FILE_S = 3600.0
-# A file renamed into a local inbox is whole: taken at once. A file written in place is taken
-# only once nothing wrote to it for this long (``PIPELINE_INBOX_SETTLE_S``): long enough for a
-# writer that reopens the file to append every second or so (a logger, ``echo >>``). The scans
-# (and object storage, where an object is visible only when complete) use the same rule.
-DEFAULT_SETTLE_S = 3.0
+# A file renamed into a local inbox is whole: taken at once. One written in place is taken
+# once nothing wrote to it for ``DEFAULT_SETTLE_S`` (a setting: tasks.config).
 CLOSED_GATHER_MAX_S = 0.25  # inotify events are gathered at most this long before an answer
 QUIET_S = 0.05  # ... or until none came for this long
 
@@ -337,7 +335,8 @@ class Inbox(StorePart):
         return outcome
 
     def _stamp(self, key: str) -> str:
-        return str(self.backend.fs.info(self.backend.path(key)).get("ETag", "")).strip('"')
+        with self.backend.failures_named():
+            return str(self.backend.fs.info(self.backend.path(key)).get("ETag", "")).strip('"')
 
     def _replaced_since(self, claim: Claim) -> bool:
         """Object storage: a new upload under the same name has its own claim; leave it."""
