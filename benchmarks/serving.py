@@ -27,8 +27,8 @@ from common import REPO_ROOT, MemorySampler, iris_like, med, pct, running_stack,
 from harness import constant_champion, scoring_server, seed_features, train_champion, wait_for
 
 from tasks.config import load_config
-from tasks.modeling import feature_frame
-from tasks.scoring import load_champion
+from tasks.ml.modeling import feature_frame
+from tasks.ml.scoring import load_champion
 from tasks.store import open_store
 
 

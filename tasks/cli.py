@@ -132,8 +132,8 @@ def dataset(sample: Path, target: str, out: Path, name: str | None) -> None:
     """Start your own data set from SAMPLE, a labelled CSV: writes OUT/pipeline.toml (the
     [dataset] table filled in) and OUT/suite.json (the Great Expectations suite), prints
     what to review, and never overwrites an existing folder."""
-    from tasks.drops import UnreadableDrop
-    from tasks.profiling import ProfileError, create_dataset, summary
+    from tasks.ml.profiling import ProfileError, create_dataset, summary
+    from tasks.quality.drops import UnreadableDrop
 
     try:
         profile = create_dataset(sample, target, out, name=name)
@@ -268,7 +268,7 @@ def score(files: tuple[Path, ...]) -> None:
 def serve(port: int | None) -> None:
     """Run the online scoring server in the foreground (pipeline run starts it for you)."""
     from tasks.config import Settings
-    from tasks.scoring_server import serve as run_server
+    from tasks.serving.scoring_server import serve as run_server
 
     target = Target.find()
     run_server(target.store(), target.config().dataset, port or Settings.from_env().serve_port)

@@ -20,8 +20,7 @@ from typing import Any
 import psutil
 
 from tasks.airflow_api import ApiClient
-from tasks.config import CHAIN_DAG_IDS
-from tasks.stack.env import REPO_ROOT
+from tasks.config import CHAIN_DAG_IDS, REPO_ROOT
 from tasks.stack.services import free_port
 from tasks.store import Store, open_store
 
@@ -92,7 +91,7 @@ def constant_champion(store: Store, dataset, answer: Any) -> str:
     import joblib
     from sklearn.dummy import DummyClassifier
 
-    from tasks.modeling import feature_frame
+    from tasks.ml.modeling import feature_frame
 
     rows = resampled_rows(dataset.seed, 30, seed=1)
     model = DummyClassifier(strategy="constant", constant=answer).fit(feature_frame(rows, dataset), rows[dataset.target])

@@ -15,7 +15,7 @@ from conftest import REPO_ROOT
 from make_sample import churn_rows
 
 from tasks.config import load_config
-from tasks.profiling import ProfileError, create_dataset, make_suite, profile_frame
+from tasks.ml.profiling import ProfileError, create_dataset, make_suite, profile_frame
 from tasks.stages.evaluate import evaluate_pending
 from tasks.stages.ingest import ingest
 from tasks.stages.predict import predict_csv
@@ -100,7 +100,7 @@ def test_the_command_writes_a_config_that_loads_and_refuses_to_overwrite(tmp_pat
 
 
 def test_every_example_folder_loads_and_its_suite_loads_as_written():
-    from tasks.contract import build_suite, load_suite_json
+    from tasks.quality.contract import build_suite, load_suite_json
 
     for config_file in [REPO_ROOT / "pipeline.toml", *sorted((REPO_ROOT / "examples").glob("*/pipeline.toml"))]:
         dataset = load_config(config_file).dataset
@@ -167,7 +167,7 @@ def test_a_data_root_holds_one_data_set(store, churn):
 
 
 def test_the_column_transformer_imputes_encodes_and_ignores_an_unseen_category(churn):
-    from tasks.modeling import feature_frame, make_pipeline
+    from tasks.ml.modeling import feature_frame, make_pipeline
 
     rows = churn_rows(200, 9)
     model = make_pipeline(churn).fit(feature_frame(rows, churn.dataset), rows["churned"])
@@ -181,7 +181,7 @@ def test_the_column_transformer_imputes_encodes_and_ignores_an_unseen_category(c
 
 
 def test_a_category_written_as_a_number_is_one_category_whatever_the_file_wrote(churn):
-    from tasks.modeling import feature_frame
+    from tasks.ml.modeling import feature_frame
 
     frame = pd.DataFrame({"plan": [3, 3.0, "3", None], "region": ["a"] * 4, "payment": ["b"] * 4}).assign(
         tenure_months=1, monthly_fee=2.0, support_calls=0, age=30.0

@@ -6,7 +6,7 @@ import pandas as pd
 from conftest import CONFIG_FILE, IRIS_COLUMNS, csv_bytes, iris_sample
 
 from tasks.config import load_config
-from tasks.splitting import split_batch
+from tasks.ml.splitting import split_batch
 from tasks.stages.ingest import ingest
 from tasks.stages.split import build_features, fingerprint
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import IRIS_COLUMNS, IRIS_SEED, csv_bytes, everything, iris_sample
 
-from tasks.drops import UnreadableDrop, read_drop, row_fingerprint
+from tasks.quality.drops import UnreadableDrop, read_drop, row_fingerprint
 from tasks.stages.ingest import ingest
 from tasks.store.batches import batch_id_for
 

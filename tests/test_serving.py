@@ -12,7 +12,7 @@ from conftest import iris_sample
 from fastapi.testclient import TestClient
 from harness import constant_champion, scoring_server, train_champion, wait_for
 
-from tasks.scoring_server import VERSION_HEADER, ScoringServer
+from tasks.serving.scoring_server import VERSION_HEADER, ScoringServer
 from tasks.stack.services import free_port
 from tasks.stages.deploy import ScoringServerUnreachable, deploy_champion
 
@@ -109,7 +109,7 @@ def test_before_any_champion_it_answers_503_and_says_why(featured, columns):
 def test_a_server_started_before_any_champion_serves_the_first_one_by_itself(featured, columns, monkeypatch):
     """No deploy needed for the first model when the server came up without one (or with storage
     down): it looks again while nothing is live."""
-    from tasks import scoring_server as module
+    from tasks.serving import scoring_server as module
 
     monkeypatch.setattr(module, "RETRY_S", 0.2)
     with TestClient(ScoringServer(featured.store, featured.config.dataset).app()) as c:

@@ -9,7 +9,7 @@ import pytest
 from conftest import CONFIG_FILE, csv_bytes, iris_config_text, iris_sample
 
 from tasks.config import load_config
-from tasks.modeling import make_pipeline
+from tasks.ml.modeling import make_pipeline
 from tasks.stages.ingest import ingest
 from tasks.stages.split import build_features
 from tasks.stages.train import train, version_already_trained

@@ -10,7 +10,7 @@ import pytest
 from conftest import CONFIG_FILE, IRIS_COLUMNS, SUITE_FILE, csv_bytes, everything, iris_sample
 
 from tasks.config import load_config
-from tasks.contract import SuiteLoadError, build_suite, load_suite_json, passing_together, validate_frame
+from tasks.quality.contract import SuiteLoadError, build_suite, load_suite_json, passing_together, validate_frame
 from tasks.stages.ingest import ingest
 from tasks.stages.validate import validate_pending
 
@@ -241,7 +241,7 @@ def test_knock_on_failures_of_a_missing_column_are_folded_under_it():
 
 
 def test_the_data_docs_pages_are_self_contained(store):
-    """Styles inline and the logo a data URI: a sandboxed page can fetch nothing (tasks.data_docs)."""
+    """Styles inline and the logo a data URI: a sandboxed page can fetch nothing (tasks.quality.data_docs)."""
     import re
 
     _, gate = _run_gate(store, "bad.csv", _bad_cases()["negative"][0])

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tasks.airflow_api import PASSWORD_FILE
+from tasks.config import REPO_ROOT
 from tasks.store.launcher_record import process_alive
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT = 8080
 STACK_FILE = "stack.json"  # written by the launcher once healthy, removed when it stops
 SECRETS_FILE = "secrets.json"  # per home, 0600, never committed (the home is git-ignored)

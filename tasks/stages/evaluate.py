@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tasks.config import PipelineConfig
-from tasks.modeling import features_and_target, score
+from tasks.ml.modeling import features_and_target, score
 from tasks.results import StageResult
 from tasks.store import Store
 from tasks.store.registry import ModelIntegrityError

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tasks.drops import UnreadableDrop, read_drop, row_fingerprint, without_index_column
+from tasks.quality.drops import UnreadableDrop, read_drop, row_fingerprint, without_index_column
 from tasks.results import StageResult, where_each_went
 from tasks.store import Store
 from tasks.store.backend import sha256_file

@@ -1,6 +1,6 @@
 """Score a CSV with the current champion model (``pipeline predict``, ``make predict``).
 
-The input passes the same checks as a drop (``tasks.scoring.read_checked``). Output
+The input passes the same checks as a drop (``tasks.ml.scoring.read_checked``). Output
 (default ``INPUT.predictions.csv`` beside the input): the input rows, every column kept,
 plus ``prediction`` (the class as the data writes it) and ``probability``. Imports no Airflow.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import PipelineConfig
-from tasks.scoring import NoChampion, RefusedInput, load_champion, read_checked, with_predictions
+from tasks.ml.scoring import NoChampion, RefusedInput, load_champion, read_checked, with_predictions
 from tasks.store import Store
 
 __all__ = ["RefusedInput", "predict_csv"]

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import PipelineConfig
+from tasks.ml.scoring import LoadedModel, RefusedInput, class_counts, load_champion, read_checked, with_predictions
 from tasks.results import StageResult, where_each_went
-from tasks.scoring import LoadedModel, RefusedInput, class_counts, load_champion, read_checked, with_predictions
 from tasks.store import Store
 from tasks.store.inbox import Claim
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tasks.config import PipelineConfig
+from tasks.ml.splitting import store_split
 from tasks.results import StageResult
-from tasks.splitting import store_split
 from tasks.store import Store
 from tasks.store.features import split_key
 

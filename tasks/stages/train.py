@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.config import PipelineConfig
-from tasks.modeling import features_and_target, make_pipeline
+from tasks.ml.modeling import features_and_target, make_pipeline
 from tasks.results import StageResult
 from tasks.store import Store
 

@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from tasks.config import PipelineConfig
-from tasks.contract import BatchValidation, build_suite, load_suite_json, passing_together, validate_frame
-from tasks.modeling import features_and_target
+from tasks.ml.modeling import features_and_target
+from tasks.ml.splitting import store_split
+from tasks.quality.contract import BatchValidation, build_suite, load_suite_json, passing_together, validate_frame
 from tasks.results import StageResult, where_each_went
-from tasks.splitting import store_split
 from tasks.store import Store
 
 
@@ -63,7 +63,7 @@ class GateResult(StageResult):
 
 
 # Small batches are validated together (one GX run on their union, see
-# tasks.contract.passing_together): a burst of small files costs one run, not one each. A
+# tasks.quality.contract.passing_together): a burst of small files costs one run, not one each. A
 # batch over TOGETHER_MAX_BATCH_ROWS is validated alone (GX's fixed cost is small next to its
 # own), and a union holds at most TOGETHER_MAX_ROWS rows, so memory stays that of a modest batch.
 TOGETHER_MAX_BATCH_ROWS = 10_000

@@ -27,7 +27,7 @@ PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
 )
 # Data Docs: third-party HTML built from untrusted data. `sandbox` without allow-scripts or
-# allow-same-origin gives it an opaque origin. The pages are self-contained (tasks.data_docs):
+# allow-same-origin gives it an opaque origin. The pages are self-contained (tasks.quality.data_docs):
 # inline styles and data: images, nothing to fetch.
 DATA_DOCS_POLICY = (
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; "

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.config import Dataset
-from tasks.drops import looks_like_number
+from tasks.quality.drops import looks_like_number
 
 
 class SuiteLoadError(RuntimeError):
@@ -129,7 +129,7 @@ def validate_frame(
             },
         )
         context.build_data_docs(site_names=["quarantine"])
-        from tasks.data_docs import make_offline, validation_page
+        from tasks.quality.data_docs import make_offline, validation_page
 
         make_offline(data_docs_dir)
         page = validation_page(data_docs_dir)

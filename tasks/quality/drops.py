@@ -1,7 +1,7 @@
 """Reading a dropped file: is it a readable, comma-separated UTF-8 CSV with a header and rows?
 
 Structure only, with a reason a person can act on; the data contract (columns, types,
-ranges) is the Great Expectations suite (``tasks.contract``). Used by ingest and predict.
+ranges) is the Great Expectations suite (``tasks.quality.contract``). Used by ingest and predict.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
 from tasks.config import Dataset
-from tasks.scoring import LoadedModel, as_numbers, load_version, predicted, request_problem
+from tasks.ml.scoring import LoadedModel, as_numbers, load_version, predicted, request_problem
 from tasks.store import Store
 
 VERSION_HEADER = "X-Model-Version"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.config import Dataset
-from tasks.modeling import feature_frame
+from tasks.ml.modeling import feature_frame
 from tasks.store import Store
 
 
@@ -28,8 +28,8 @@ class NoChampion(RefusedInput):
 def read_checked(path: Path, dataset: Dataset, *, display_name: str | None = None) -> pd.DataFrame:
     """A file to score, read and checked as a drop is: a readable CSV, then the GX suite on the
     feature columns (the target may be absent; other columns, such as an identifier, are kept)."""
-    from tasks.contract import load_suite_json, scoring_suite, validate_frame
-    from tasks.drops import UnreadableDrop, read_drop, without_index_column
+    from tasks.quality.contract import load_suite_json, scoring_suite, validate_frame
+    from tasks.quality.drops import UnreadableDrop, read_drop, without_index_column
 
     try:
         frame, _ = without_index_column(read_drop(path, display_name=display_name))

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 
 from tasks.config import REPO_ROOT
-from tasks.drops import read_drop, without_index_column
-from tasks.modeling import class_order
+from tasks.ml.modeling import class_order
+from tasks.quality.drops import read_drop, without_index_column
 
 RANGE_MARGIN = 0.10  # numeric bounds widened by this share of the sample's range, each side
 MISSING_MARGIN = 0.05  # tolerated share of empty values: twice the sample's share plus this

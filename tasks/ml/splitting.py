@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.config import Dataset, PipelineConfig
-from tasks.modeling import feature_frame
+from tasks.ml.modeling import feature_frame
 from tasks.store import Store
 from tasks.store.features import split_key
 

@@ -1,0 +1,2 @@
+"""The champion online: the scoring server (``pipeline serve``, MLflow's scoring protocol),
+with hot swaps of the live model."""
