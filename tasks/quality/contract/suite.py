@@ -1,0 +1,60 @@
+"""The suite as written: hand-written JSON in ``expectations/``, loaded into Great Expectations
+only whole (GX logs and drops an expectation it does not know), and GX's ephemeral context.
+GX is imported inside the functions that need it (2-9 s and ~200 MB), never at import."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+
+class SuiteLoadError(RuntimeError):
+    """The suite file does not load exactly as written (GX would silently run fewer checks)."""
+
+
+def _quiet_gx() -> None:
+    for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+def load_suite_json(path: Path) -> dict[str, Any]:
+    suite = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(suite.get("expectations"), list) or not suite["expectations"]:
+        raise SuiteLoadError(f"{path}: no 'expectations' list")
+    return suite
+
+
+def build_suite(suite_json: dict[str, Any]):  # -> gx.ExpectationSuite
+    """Build the GX suite and refuse to go on unless every expectation in the file loaded."""
+    _quiet_gx()
+    import great_expectations as gx
+
+    try:
+        suite = gx.ExpectationSuite(**suite_json)
+    except Exception as exc:  # GX raises or logs-and-drops depending on the fault
+        raise SuiteLoadError(f"expectation suite {suite_json.get('name')!r} does not load: {exc}") from exc
+    if len(suite.expectations) != len(suite_json["expectations"]):
+        raise SuiteLoadError(
+            f"suite {suite_json.get('name')!r}: {len(suite.expectations)} of "
+            f"{len(suite_json['expectations'])} expectations loaded; fix the file"
+        )
+    return suite
+
+
+def ephemeral_context():  # -> an ephemeral gx context, progress bars off
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def suite_named(context, suite_json: dict[str, Any], part: str, expectations: list[dict[str, Any]]):
+    return context.suites.add(
+        build_suite({**suite_json, "name": f"{suite_json.get('name')}_{part}", "expectations": expectations})
+    )
