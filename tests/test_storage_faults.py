@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import REPO_ROOT
@@ -209,3 +210,27 @@ def test_a_data_root_has_one_live_launcher(store):
     assert store.launcher.claim(url="http://127.0.0.1:8080", home="/h")["pid"] == os.getpid()  # a killed launcher's record
     store.launcher.release()
     assert store.launcher.current() is None
+
+
+def test_of_launchers_claiming_a_data_root_together_exactly_one_wins(data_url):
+    """The claim is the store's exclusive create, not a read then a write."""
+    claim = (
+        "import sys, time\n"
+        "from tasks.store import open_store\n"
+        "from tasks.store.launcher_record import DataRootInUse\n"
+        "store = open_store(sys.argv[1])\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+        "try:\n"
+        "    store.launcher.claim(url='http://127.0.0.1:1', home='/h')\n"
+        "    print('won', flush=True)\n"
+        "    time.sleep(3)  # alive while the others look\n"
+        "except DataRootInUse:\n"
+        "    print('refused')\n"
+    )
+    together = time.time() + 10  # every process has started and imported by then
+    launchers = [
+        subprocess.Popen([sys.executable, "-c", claim, data_url, str(together)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outcomes = sorted(p.communicate(timeout=120)[0].strip() for p in launchers)
+    assert outcomes == ["refused", "refused", "refused", "won"]

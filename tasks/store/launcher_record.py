@@ -41,17 +41,9 @@ class LauncherRecord(StorePart):
         return self.backend.read_json_or_none(RECORD)
 
     def claim(self, *, url: str, home: str) -> dict[str, Any]:
-        """Record this process as the data root's launcher, unless another live one is."""
-        record = self.current()
-        if record is not None and record.get("pid") != os.getpid():
-            same_host = record.get("host") == socket.gethostname()
-            if not same_host or process_alive(int(record["pid"])):
-                where = "" if same_host else f" on host {record.get('host')}"
-                raise DataRootInUse(
-                    f"a stack already runs on the data root {self.backend.url}: launcher PID {record['pid']}{where}, "
-                    f"{record.get('url')} (Airflow home {record.get('home')}). Stop it first, or use another "
-                    f"PIPELINE_DATA_URL" + ("" if same_host else f"; if it is gone, delete {self.backend.url}/{RECORD}")
-                )
+        """Record this process as the data root's launcher, unless another live one is. The
+        record is made with the store's exclusive create: of two launchers starting together on
+        one data root, exactly one wins. A record whose launcher is gone is taken over."""
         mine = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -59,8 +51,27 @@ class LauncherRecord(StorePart):
             "home": home,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        self.backend.write_bytes(RECORD, json.dumps(mine, indent=1).encode())
-        return mine
+        for _ in range(3):  # created; or a stale record removed, then created
+            if self.backend.create_exclusive(RECORD, json.dumps(mine, indent=1).encode()):
+                return mine
+            record = self.current()
+            if record is None:
+                continue  # released meanwhile
+            if record.get("pid") == os.getpid() and record.get("host") == mine["host"]:
+                return record  # ours already
+            self._refuse_unless_gone(record)
+            self.backend.delete(RECORD)  # its launcher is gone: take over
+        raise DataRootInUse(f"another launcher keeps claiming the data root {self.backend.url}: try again")
+
+    def _refuse_unless_gone(self, record: dict[str, Any]) -> None:
+        same_host = record.get("host") == socket.gethostname()
+        if not same_host or process_alive(int(record["pid"])):
+            where = "" if same_host else f" on host {record.get('host')}"
+            raise DataRootInUse(
+                f"a stack already runs on the data root {self.backend.url}: launcher PID {record['pid']}{where}, "
+                f"{record.get('url')} (Airflow home {record.get('home')}). Stop it first, or use another "
+                f"PIPELINE_DATA_URL" + ("" if same_host else f"; if it is gone, delete {self.backend.url}/{RECORD}")
+            )
 
     def release(self) -> None:
         """Remove the record if it is this process's (never another launcher's)."""
