@@ -24,7 +24,9 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-GONE = (ProcessLookupError, PermissionError)
+import psutil
+
+GONE = (ProcessLookupError, psutil.NoSuchProcess, PermissionError)  # a process that exited meanwhile
 PR_SET_PDEATHSIG = 1
 
 

@@ -42,7 +42,7 @@ from tasks.stack.env import (
     requested_port,
     running_stack,
 )
-from tasks.stack.services import MotoServer, PostgresServer, RedisServer, Server, die_with_parent, port_is_free
+from tasks.stack.services import GONE, MotoServer, PostgresServer, RedisServer, Server, die_with_parent, port_is_free
 
 # Scheduler and triggerer would each start a log server on 0.0.0.0; on one machine the
 # api-server reads task logs straight from $AIRFLOW_HOME/logs, so they are not needed.
@@ -70,7 +70,6 @@ WATCHDOG_GRACE_S = 5.0  # after the launcher died: SIGTERM every component, SIGK
 # took just over 10 s, and a kill mid-write is worse than the wait. The stop ends as soon as
 # every component has exited.
 STOP_GRACE_S = 30.0
-GONE = (ProcessLookupError, psutil.NoSuchProcess, PermissionError)  # a process that exited meanwhile
 
 
 @dataclass
@@ -385,16 +384,10 @@ def _reap() -> None:
 def run_foreground(cluster: bool = False) -> int:
     """Start the stack, say where it is, supervise it until Ctrl-C or SIGTERM; the exit code."""
     from tasks.config import ConfigError, Settings, load_config
-    from tasks.store import open_store, part_uri
 
-    home, port = airflow_home(), requested_port()
-    profile = "cluster" if cluster else "local"
-    if running := running_stack(home):
-        print(
-            f"error: a stack already runs on this Airflow home ({home}): launcher PID {running.pid}, {running.url}. "
-            "Stop it first (Ctrl-C in its terminal), or set AIRFLOW_HOME to another folder.",
-            file=sys.stderr,
-        )
+    home = airflow_home()
+    if refusal := _another_launcher_on(home):
+        print(refusal, file=sys.stderr)
         return 1
     settings = Settings.from_env()
     try:
@@ -403,58 +396,27 @@ def run_foreground(cluster: bool = False) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     os.environ["PIPELINE_CONFIG"] = str(settings.config_file)  # absolute: components run elsewhere
-    ports = {
-        name: int(os.environ.get(f"PIPELINE_{name.upper()}_PORT", default))
-        for name, default in (("postgres", 5433), ("redis", 6380), ("s3", 9100))
-    }
     stack = Stack(
         home=home,
-        port=port,
+        port=requested_port(),
         serve_port=settings.serve_port,
         data_url=settings.data_url if (not cluster or settings.on_object_storage) else None,
-        profile=profile,
-        ports=ports,
+        profile="cluster" if cluster else "local",
+        ports=_cluster_ports(),
     )
-
-    stopping = {"requested": False}
-
-    def request_stop(signum: int, _frame: Any) -> None:
-        if stopping["requested"]:  # second Ctrl-C: no more waiting
-            for child in psutil.Process().children(recursive=True):
-                with suppress(*GONE):
-                    child.kill()
-        stopping["requested"] = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-
+    stopping = _stop_on_signals()
     started = time.monotonic()
     code = 0
     claimed_root = None
     try:
-        print(f"Airflow home: {home}  (profile: {profile})", flush=True)
+        print(f"Airflow home: {home}  (profile: {stack.profile})", flush=True)
         if cluster:
             print("Starting PostgreSQL, Redis and the S3 server...", flush=True)
         stack.start_services()
         data_url = stack.data_url or settings.data_url
         os.environ.update(stack.cluster_env)  # the cluster's S3 endpoint, to check the data root
-        # Refuse storage that breaks "exactly once", and a data root holding another data set,
-        # before anything runs on it.
-        store = open_store(data_url)
-        store.backend.check_exclusive_create()
-        store.dataset.bind(dataset.identity(), described_by=str(settings.config_file))
-        store.launcher.claim(url=stack.url, home=str(home))  # one stack per data root
-        claimed_root = store
-        # Recorded before Airflow starts: a second launcher on this home refuses from now on.
-        RunningStack(
-            pid=os.getpid(),
-            url=stack.url,
-            serve_url=stack.serve_url,
-            profile=profile,
-            data_url=data_url,
-            config_file=str(settings.config_file),
-            env=stack.cluster_env,
-        ).write(home)
+        claimed_root = store = _claim_data_root(stack, data_url, dataset, settings.config_file)
+        _record_running(stack, data_url, settings.config_file)
         print(f"Data:         {data_url}  (data set '{dataset.name}', {settings.config_file})", flush=True)
         print("Preparing the metadata DB...", flush=True)
         stack.migrate()
@@ -466,58 +428,134 @@ def run_foreground(cluster: bool = False) -> int:
                 break
             except TimeoutError:
                 continue
-        took = time.monotonic() - started
         if not stopping["requested"]:
-            inbox = part_uri(data_url, "inbox")
-            if cluster:
-                env_file = home / CLUSTER_ENV_FILE
-                how_to_drop = (
-                    f"Upload a CSV to {inbox}/ : pipeline upload x.csv (make upload FILE=x.csv)\n"
-                    f"  or: set -a; . {env_file}; set +a; aws s3 cp x.csv {inbox}/\n"
-                    f"S3 endpoint and credentials for your tools: {env_file}"
-                )
-            elif "://" in data_url:
-                how_to_drop = f"Upload a CSV to {inbox}/ : pipeline upload x.csv (make upload FILE=x.csv)"
-            else:
-                how_to_drop = f"Drop a CSV into {inbox.removeprefix('file://')}"
-            print(
-                f"\nAirflow is up after {took:.0f} s: {stack.url}  (Assets page: {stack.url}/assets)\n"
-                f"Log in as 'admin'; the generated password is in {home / PASSWORD_FILE}: {stack.api.password()}\n"
-                f"Scoring server (the live champion, MLflow protocol): {stack.serve_url}/invocations\n"
-                f"{how_to_drop}\nCtrl-C stops everything.",
-                flush=True,
-            )
-        reported: set[str] = set()
-        storage = StorageWatch(store)
-        storage.start()
-        while not stopping["requested"]:
-            if (news := storage.news()) is not None:
-                print(news, file=sys.stderr, flush=True)
-            dead = [d for d in stack.dead_components() if d not in reported]
-            workers = [d for d in dead if d in CELERY_WORKERS]
-            if workers:  # like a lost machine: the other worker carries on
-                print(f"{workers} exited; the other workers carry on (see {stack.log_dir}).", file=sys.stderr, flush=True)
-                reported |= set(workers)
-            if core := [d for d in dead if d not in CELERY_WORKERS]:
-                print(f"{core} exited unexpectedly; see {stack.log_dir}. Stopping.", file=sys.stderr, flush=True)
-                code = 1
-                break
-            time.sleep(0.5)
+            print(_banner(stack, data_url, took=time.monotonic() - started), flush=True)
+        code = _supervise(stack, StorageWatch(store), stopping)
     except Exception as exc:  # start-up failed: say why, then clean up
         print(f"error: {exc}", file=sys.stderr, flush=True)
         code = 1
     finally:
-        print("Stopping Airflow" + (", then PostgreSQL, Redis and the S3 server" if cluster else "") + "...", flush=True)
-        RunningStack.clear(home)
-        result = stack.stop()
-        if claimed_root is not None:
-            with suppress(Exception):  # storage down at stop: the record is taken over next start
-                claimed_root.launcher.release()
-        (home / CLUSTER_ENV_FILE).unlink(missing_ok=True)  # its endpoint is gone
-        print(
-            f"Stopped in {result['seconds']} s"
-            + (f" (killed {len(result['killed'])} stragglers: {'; '.join(result['killed'])})" if result["killed"] else "")
-            + ".",
-            flush=True,
-        )
+        _stop(stack, claimed_root)
     return code
+
+
+def _another_launcher_on(home: Path) -> str | None:
+    """The refusal when a launcher already runs on this Airflow home."""
+    if running := running_stack(home):
+        return (
+            f"error: a stack already runs on this Airflow home ({home}): launcher PID {running.pid}, {running.url}. "
+            "Stop it first (Ctrl-C in its terminal), or set AIRFLOW_HOME to another folder."
+        )
+    return None
+
+
+def _cluster_ports() -> dict[str, int]:
+    """The cluster profile's server ports (``PIPELINE_POSTGRES_PORT`` ...)."""
+    return {
+        name: int(os.environ.get(f"PIPELINE_{name.upper()}_PORT", default))
+        for name, default in (("postgres", 5433), ("redis", 6380), ("s3", 9100))
+    }
+
+
+def _stop_on_signals() -> dict[str, bool]:
+    """Ctrl-C or SIGTERM asks the supervisor to stop; a second Ctrl-C kills everything at once."""
+    stopping = {"requested": False}
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        if stopping["requested"]:  # second Ctrl-C: no more waiting
+            for child in psutil.Process().children(recursive=True):
+                with suppress(*GONE):
+                    child.kill()
+        stopping["requested"] = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return stopping
+
+
+def _claim_data_root(stack: Stack, data_url: str, dataset, config_file: Path):
+    """Refuse storage that breaks "exactly once" and a data root holding another data set, before
+    anything runs on it; then claim the data root for this launcher. The store."""
+    from tasks.store import open_store
+
+    store = open_store(data_url)
+    store.backend.check_exclusive_create()
+    store.dataset.bind(dataset.identity(), described_by=str(config_file))
+    store.launcher.claim(url=stack.url, home=str(stack.home))  # one stack per data root
+    return store
+
+
+def _record_running(stack: Stack, data_url: str, config_file: Path) -> None:
+    """The stack's record in its home, before Airflow starts: a second launcher on this home
+    refuses from now on, and every command finds the stack."""
+    RunningStack(
+        pid=os.getpid(),
+        url=stack.url,
+        serve_url=stack.serve_url,
+        profile=stack.profile,
+        data_url=data_url,
+        config_file=str(config_file),
+        env=stack.cluster_env,
+    ).write(stack.home)
+
+
+def _banner(stack: Stack, data_url: str, took: float) -> str:
+    """What the terminal says once Airflow is healthy: where everything is, how to drop a file."""
+    from tasks.store import part_uri
+
+    inbox = part_uri(data_url, "inbox")
+    if stack.profile == "cluster":
+        env_file = stack.home / CLUSTER_ENV_FILE
+        how_to_drop = (
+            f"Upload a CSV to {inbox}/ : pipeline upload x.csv (make upload FILE=x.csv)\n"
+            f"  or: set -a; . {env_file}; set +a; aws s3 cp x.csv {inbox}/\n"
+            f"S3 endpoint and credentials for your tools: {env_file}"
+        )
+    elif "://" in data_url:
+        how_to_drop = f"Upload a CSV to {inbox}/ : pipeline upload x.csv (make upload FILE=x.csv)"
+    else:
+        how_to_drop = f"Drop a CSV into {inbox.removeprefix('file://')}"
+    return (
+        f"\nAirflow is up after {took:.0f} s: {stack.url}  (Assets page: {stack.url}/assets)\n"
+        f"Log in as 'admin'; the generated password is in {stack.home / PASSWORD_FILE}: {stack.api.password()}\n"
+        f"Scoring server (the live champion, MLflow protocol): {stack.serve_url}/invocations\n"
+        f"{how_to_drop}\nCtrl-C stops everything."
+    )
+
+
+def _supervise(stack: Stack, storage: StorageWatch, stopping: dict[str, bool]) -> int:
+    """Until a stop is asked: say when storage goes and comes back, carry on without a lost
+    Celery worker, stop when a core component died. The exit code."""
+    reported: set[str] = set()
+    storage.start()
+    while not stopping["requested"]:
+        if (news := storage.news()) is not None:
+            print(news, file=sys.stderr, flush=True)
+        dead = [d for d in stack.dead_components() if d not in reported]
+        workers = [d for d in dead if d in CELERY_WORKERS]
+        if workers:  # like a lost machine: the other worker carries on
+            print(f"{workers} exited; the other workers carry on (see {stack.log_dir}).", file=sys.stderr, flush=True)
+            reported |= set(workers)
+        if core := [d for d in dead if d not in CELERY_WORKERS]:
+            print(f"{core} exited unexpectedly; see {stack.log_dir}. Stopping.", file=sys.stderr, flush=True)
+            return 1
+        time.sleep(0.5)
+    return 0
+
+
+def _stop(stack: Stack, claimed_root) -> None:
+    """Stop everything started, release the data root, and say how it went."""
+    cluster = stack.profile == "cluster"
+    print("Stopping Airflow" + (", then PostgreSQL, Redis and the S3 server" if cluster else "") + "...", flush=True)
+    RunningStack.clear(stack.home)
+    result = stack.stop()
+    if claimed_root is not None:
+        with suppress(Exception):  # storage down at stop: the record is taken over next start
+            claimed_root.launcher.release()
+    (stack.home / CLUSTER_ENV_FILE).unlink(missing_ok=True)  # its endpoint is gone
+    print(
+        f"Stopped in {result['seconds']} s"
+        + (f" (killed {len(result['killed'])} stragglers: {'; '.join(result['killed'])})" if result["killed"] else "")
+        + ".",
+        flush=True,
+    )
