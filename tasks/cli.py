@@ -26,40 +26,46 @@ from tasks.ui.text import one_line
 
 @dataclass
 class Target:
-    """The stack the commands act on (its REST API, its scoring server), and its store."""
+    """The stack the commands act on (its REST API, its scoring server), and its store. ``env``:
+    the settings the commands read: yours, then the running stack's (its data, parameters file,
+    and the cluster's S3 endpoint and credentials) for what you did not set."""
 
     api: ApiClient
     serve_url: str
+    env: dict[str, str]
 
     @classmethod
     def find(cls) -> Target:
-        home = airflow_home()
-        running = running_stack(home)
-        if running is not None:
-            # The running stack's data wins unless the user named other data; the cluster's
-            # S3 endpoint and credentials come with it.
-            for key, value in running.env.items():
-                os.environ.setdefault(key, value)
-            os.environ.setdefault("PIPELINE_DATA_URL", running.data_url)
-            if running.config_file:
-                os.environ.setdefault("PIPELINE_CONFIG", running.config_file)
         from tasks.config import Settings
 
+        home = airflow_home()
+        running = running_stack(home)
+        env = dict(os.environ)
+        if running is not None:
+            found = {**running.env, "PIPELINE_DATA_URL": running.data_url}
+            if running.config_file:
+                found["PIPELINE_CONFIG"] = running.config_file
+            env = {**found, **env}  # the running stack's data wins unless you named other data
         url = running.url if running else f"http://127.0.0.1:{requested_port()}"
-        serve_url = running.serve_url if running and running.serve_url else Settings.from_env().serve_url
-        return cls(api=ApiClient(url, home), serve_url=serve_url)
+        serve_url = running.serve_url if running and running.serve_url else Settings.from_env(env).serve_url
+        return cls(api=ApiClient(url, home), serve_url=serve_url, env=env)
+
+    def settings(self):
+        from tasks.config import Settings
+
+        return Settings.from_env(self.env)
 
     def store(self):
         from tasks.store import open_store
 
-        return open_store()
+        return open_store(env=self.env)
 
     def config(self):
         """The parameters file's settings; a wrong file is the user's error, said plainly."""
-        from tasks.config import ConfigError, Settings, load_config
+        from tasks.config import ConfigError, load_config
 
         try:
-            return load_config(Settings.from_env().config_file)
+            return load_config(self.settings().config_file)
         except (ConfigError, OSError) as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -267,11 +273,10 @@ def score(files: tuple[Path, ...]) -> None:
 @click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: PIPELINE_SERVE_PORT, or 8000).")
 def serve(port: int | None) -> None:
     """Run the online scoring server in the foreground (pipeline run starts it for you)."""
-    from tasks.config import Settings
     from tasks.serving.scoring_server import serve as run_server
 
     target = Target.find()
-    run_server(target.store(), target.config().dataset, port or Settings.from_env().serve_port)
+    run_server(target.store(), target.config().dataset, port or target.settings().serve_port)
 
 
 @main.command()

@@ -41,3 +41,33 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
     listing.stdout.close()  # what `| head -1` does
     _, err = listing.communicate(timeout=60)
     assert first.startswith(b"20") and listing.returncode == 0 and b"Traceback" not in err, err.decode()[-500:]
+
+
+def test_the_commands_read_the_running_stacks_data_and_s3_without_touching_the_environment(s3_server, tmp_path, monkeypatch):
+    """A cluster's launcher records its bucket and S3 endpoint in its home; the commands reach
+    them from there (yours win where you set them), and the process environment is left as it was."""
+    from tasks.cli import Target
+    from tasks.stack.env import RunningStack
+
+    data_url = f"s3://{s3_server.new_bucket()}/data"
+    open_store(data_url).quarantine.commit("q-0001", file="seen.csv", stage="ingest", reason="the file is empty (0 bytes)")
+    home = tmp_path / "home"
+    home.mkdir()
+    RunningStack(
+        pid=os.getpid(),
+        url="http://127.0.0.1:1",
+        serve_url="",
+        profile="cluster",
+        data_url=data_url,
+        config_file="",
+        env=s3_server.env,
+    ).write(home)
+    monkeypatch.setenv("AIRFLOW_HOME", str(home))
+    for key in ("PIPELINE_DATA_URL", *s3_server.env):
+        monkeypatch.delenv(key, raising=False)
+    before = dict(os.environ)
+    target = Target.find()
+    assert [e["file"] for e in target.store().quarantine.entries()] == ["seen.csv"]
+    assert target.store().url == data_url and dict(os.environ) == before
+    monkeypatch.setenv("PIPELINE_DATA_URL", str(tmp_path / "mine"))
+    assert Target.find().store().url == str(tmp_path / "mine")  # data you name wins

@@ -23,6 +23,7 @@ and never build a path themselves.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -199,9 +200,10 @@ def _claims_older_than(inbox: Inbox, cutoff: float) -> list[str]:
     return [c.name for c in inbox.pending() if claimed_at(c.claim_id) < cutoff]
 
 
-def open_store(data_url: str | None = None) -> Store:
-    """The store at ``data_url``, or at ``PIPELINE_DATA_URL`` (default: the repo's ``data/``)."""
+def open_store(data_url: str | None = None, env: Mapping[str, str] | None = None) -> Store:
+    """The store at ``data_url``, or at ``PIPELINE_DATA_URL`` (default: the repo's ``data/``).
+    ``env``: the settings to read instead of the process environment."""
     from tasks.config import Settings
 
-    settings = Settings.from_env()
-    return Store(open_backend(data_url or settings.data_url), inbox_settle_s=settings.inbox_settle_s)
+    settings = Settings.from_env(env)
+    return Store(open_backend(data_url or settings.data_url, env), inbox_settle_s=settings.inbox_settle_s)

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -442,13 +442,21 @@ class LocalBackend(Backend):
 class ObjectBackend(Backend):
     """S3-compatible storage through s3fs. Listings are never cached: other workers write too."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, env: Mapping[str, str] | None = None):
+        """``env``: where the endpoint and credentials are (``AWS_ENDPOINT_URL``,
+        ``AWS_ACCESS_KEY_ID``...); the process environment by default."""
         import fsspec
 
+        env = os.environ if env is None else env
         protocol, _, rest = url.partition("://")
         options: dict[str, Any] = {"skip_instance_cache": True, "use_listings_cache": False}
-        if protocol == "s3" and os.environ.get("AWS_ENDPOINT_URL"):
-            options["client_kwargs"] = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
+        if protocol == "s3":
+            if env.get("AWS_ENDPOINT_URL"):
+                options["client_kwargs"] = {"endpoint_url": env["AWS_ENDPOINT_URL"]}
+            if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+                options |= {"key": env["AWS_ACCESS_KEY_ID"], "secret": env["AWS_SECRET_ACCESS_KEY"]}
+            if env.get("AWS_DEFAULT_REGION"):
+                options.setdefault("client_kwargs", {})["region_name"] = env["AWS_DEFAULT_REGION"]
         super().__init__(fsspec.filesystem(protocol, **options), rest, url)
 
     @property
@@ -514,9 +522,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_backend(data_url: str) -> Backend:
+def open_backend(data_url: str, env: Mapping[str, str] | None = None) -> Backend:
+    """The backend at ``data_url``; an object store's endpoint and credentials from ``env``
+    (the process environment by default)."""
     from tasks.config import is_object_storage
 
     if is_object_storage(data_url):
-        return ObjectBackend(data_url)
+        return ObjectBackend(data_url, env)
     return LocalBackend(data_url.removeprefix("file://"))
