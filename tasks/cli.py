@@ -94,14 +94,16 @@ def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | Non
 
 
 class PipelineCommands(click.Group):
-    """Every command: a storage failure is one line naming the storage, never a traceback."""
+    """Every command: a storage failure, or a setting with a wrong value, is one line naming
+    the storage or the variable, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from tasks.config import ConfigError
         from tasks.store.backend import StorageUnavailable
 
         try:
             return super().invoke(ctx)
-        except StorageUnavailable as exc:
+        except (StorageUnavailable, ConfigError) as exc:
             raise click.ClickException(str(exc)) from None
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("f1_macro", "accuracy")
@@ -29,9 +29,19 @@ DEFAULT_SERVE_PORT = 8000
 DEFAULT_SETTLE_S = 3.0
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Deployment settings, one environment variable each.
+# Each deployment setting and the environment variable that sets it.
+ENV_VARIABLES = {
+    "data_url": "PIPELINE_DATA_URL",
+    "config_file": "PIPELINE_CONFIG",
+    "inbox_queue": "PIPELINE_INBOX_QUEUE",
+    "inbox_settle_s": "PIPELINE_INBOX_SETTLE_S",
+    "serve_port": "PIPELINE_SERVE_PORT",
+}
+
+
+class Settings(BaseModel):
+    """Deployment settings, one environment variable each, validated (a wrong value is refused
+    naming its variable). Built from the environment where a process starts (``from_env``).
 
     ``PIPELINE_DATA_URL``: a local folder (default ``data/``) or ``s3://bucket/prefix`` on
     any S3-compatible server (reached with the standard ``AWS_*`` variables).
@@ -43,22 +53,36 @@ class Settings:
     ``PIPELINE_SERVE_PORT``: the scoring server's port on 127.0.0.1 (default 8000).
     """
 
-    data_url: str
-    config_file: Path
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_url: str = str(REPO_ROOT / "data")
+    config_file: Path = REPO_ROOT / "pipeline.toml"
     inbox_queue: str | None = None
-    inbox_settle_s: float = DEFAULT_SETTLE_S
-    serve_port: int = DEFAULT_SERVE_PORT
+    inbox_settle_s: float = Field(DEFAULT_SETTLE_S, ge=0)
+    serve_port: int = Field(DEFAULT_SERVE_PORT, ge=1, le=65535)
+
+    @field_validator("data_url")
+    @classmethod
+    def _normalised(cls, url: str) -> str:
+        return normalise_data_url(url)
+
+    @field_validator("config_file")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        return path.resolve()  # components run in other folders
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings from ``env`` (the process environment by default); an empty variable
+        counts as unset. Raises ``ConfigError`` naming the variable whose value is wrong."""
         env = os.environ if env is None else env
-        return cls(
-            data_url=normalise_data_url(env.get("PIPELINE_DATA_URL") or str(REPO_ROOT / "data")),
-            config_file=Path(env.get("PIPELINE_CONFIG") or REPO_ROOT / "pipeline.toml").resolve(),
-            inbox_queue=env.get("PIPELINE_INBOX_QUEUE") or None,
-            inbox_settle_s=float(env.get("PIPELINE_INBOX_SETTLE_S") or DEFAULT_SETTLE_S),
-            serve_port=int(env.get("PIPELINE_SERVE_PORT") or DEFAULT_SERVE_PORT),
-        )
+        given = {field: env[name] for field, name in ENV_VARIABLES.items() if env.get(name)}
+        try:
+            return cls(**given)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = ENV_VARIABLES[str(error["loc"][0])]
+            raise ConfigError(f"{name}={env[name]!r} is not valid: {error['msg']}; fix it or unset it") from None
 
     @property
     def serve_url(self) -> str:

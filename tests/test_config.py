@@ -49,6 +49,22 @@ def test_the_data_url_is_one_setting(value, expected):
     assert settings.data_url == expected and settings.on_object_storage == expected.startswith("s3://")
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PIPELINE_SERVE_PORT", "eighty"), ("PIPELINE_SERVE_PORT", "70000"), ("PIPELINE_INBOX_SETTLE_S", "-1")],
+)
+def test_a_wrong_setting_is_refused_naming_its_variable(variable, value, tmp_path):
+    from tasks.config import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^{variable}='{value}' is not valid: .*; fix it or unset it$"):
+        Settings.from_env({variable: value})
+    env = {**os.environ, variable: value, "PIPELINE_DATA_URL": str(tmp_path / "data"), "AIRFLOW_HOME": str(tmp_path / "h")}
+    done = subprocess.run(
+        [sys.executable, "-m", "tasks.cli", "quarantine"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and done.stderr.startswith(f"Error: {variable}=") and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("url", ["LOCAL", "s3://pipeline-bucket/team-a"])
 def test_assets_follow_the_data_url(tmp_path, url):
     url = str(tmp_path) if url == "LOCAL" else url

@@ -389,8 +389,8 @@ def run_foreground(cluster: bool = False) -> int:
     if refusal := _another_launcher_on(home):
         print(refusal, file=sys.stderr)
         return 1
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         dataset = load_config(settings.config_file).dataset
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
