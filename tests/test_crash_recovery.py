@@ -91,12 +91,12 @@ def test_the_gate_dying_between_quarantine_and_removal_quarantines_once(store, m
     ]
 
 
-def test_training_dying_before_the_card_leaves_no_version_and_never_reuses_its_number(featured, monkeypatch):
+def test_training_failing_before_the_card_leaves_no_folder_and_frees_its_number(featured, monkeypatch):
     crash_once(monkeypatch, featured.store.backend, "write_json", "models/*/model.json")
     _run_until_crash(train, featured.store, featured.config)
-    assert featured.store.registry.versions() == []
+    assert featured.store.registry.versions() == [] and featured.store.backend.children("models") == []
     card = train(featured.store, featured.config).card
-    assert card["version"] == "v0002" and featured.store.registry.versions() == ["v0002"]
+    assert card["version"] == "v0001" and featured.store.registry.versions() == ["v0001"]
 
 
 def test_evaluation_dying_after_promotion_is_judged_again_and_stays_champion(featured, monkeypatch):
@@ -125,6 +125,33 @@ def test_work_a_failed_run_left_behind_is_found_and_rings_raw_again(store):
     assert store.stalled_work(older_than_s=0) == {} and ingest(store).nothing_new()
 
 
+def test_each_stages_input_left_behind_is_found_until_that_stage_took_it(featured):
+    """What the resume watchers ask, along the chain: a feature set no version was trained
+    on, the newest version not judged, a champion not confirmed live."""
+    store, config = featured.store, featured.config
+    fingerprint = store.features.current()["fingerprint"]
+    assert store.stalled_work(older_than_s=3600) == {}  # too fresh: its run may still be going
+    assert store.stalled_work(older_than_s=0) == {"untrained_features": [fingerprint]}
+    train(store, config)
+    assert store.stalled_work(older_than_s=0) == {"unevaluated_model": ["v0001"]}
+    evaluate_pending(store, config)
+    assert store.stalled_work(older_than_s=0) == {"undeployed_champion": ["v0001"]}
+    store.deployments.record({"version": "v0001", "live_since": "2026-12-05T00:00:00+00:00"})
+    assert store.stalled_work(older_than_s=0) == {}
+    with pytest.raises(ValueError, match="unknown kind of work 'models'"):
+        store.left_behind("models", 0)
+
+
+def test_a_ring_for_left_behind_work_is_recorded_once(store):
+    assert store.resumes.ring_once("claims", ["b.csv", "a.csv"])
+    assert not store.resumes.ring_once("claims", ["a.csv", "b.csv"])  # the same work: rung already
+    assert store.resumes.ring_once("claims", ["a.csv"])  # other work
+    assert [r["items"] for r in store.resumes.rung("claims")] in (
+        [["a.csv", "b.csv"], ["a.csv"]],
+        [["a.csv"], ["a.csv", "b.csv"]],  # rung within the same second
+    )
+
+
 def test_debris_of_failed_writes_is_cleaned_by_the_next_ingest_and_never_listed(store):
     import json as _json
 
@@ -136,9 +163,9 @@ def test_debris_of_failed_writes_is_cleaned_by_the_next_ingest_and_never_listed(
     assert store.quarantine.entries() == [] and store.registry.versions() == []  # never shown as entries
 
     result = ingest(store)
-    assert sorted(result.cleaned) == ["models/v0007 (kept its reservation)", "quarantine/20260101T000000.000-deadbeef"]
+    assert sorted(result.cleaned) == ["models/v0007", "quarantine/20260101T000000.000-deadbeef"]
     keys = everything(store)
     assert not any(k.startswith("quarantine/20260101T000000.000-deadbeef") for k in keys)
-    assert "models/v0007/reservation.json" in keys and "models/v0007/model.joblib" not in keys  # the number stays taken
+    assert not any(k.startswith("models/v0007") for k in keys) and store.backend.children("models") == []
     (q,) = result.quarantined  # the pending claim's attempt was completed, not removed
     assert q["quarantine_id"] == claim.claim_id and store.quarantine.reason(claim.claim_id) is not None

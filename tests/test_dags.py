@@ -91,13 +91,34 @@ def test_dags_are_single_run_with_retries_and_ingest_also_runs_daily(dagbag):
 
 def test_the_inbox_watcher_uses_the_project_trigger_on_the_configured_data(dagbag):
     (inbox,) = list(_assets(dagbag.dags["ingest"].timetable.asset_condition))
-    (watcher,) = inbox.watchers
-    classpath, kwargs = watcher.trigger.serialize()
+    claims, _ = inbox.watchers
+    classpath, kwargs = claims.trigger.serialize()
     assert classpath == "tasks.orchestration.inbox_trigger.InboxTrigger"
     assert kwargs["data_url"] == os.environ["PIPELINE_DATA_URL"] and kwargs["inbox"] == "inbox"
     (scoring,) = list(_assets(dagbag.dags["score"].timetable.asset_condition))
-    (watcher,) = scoring.watchers
-    assert watcher.trigger.serialize()[1]["inbox"] == "scoring"
+    claims, _ = scoring.watchers
+    assert claims.trigger.serialize()[1]["inbox"] == "scoring"
+
+
+def test_every_stage_is_rung_again_for_the_work_a_failed_run_left_behind(dagbag):
+    """Each DAG's input asset carries a resume watcher for what that stage takes."""
+    expected = {
+        "ingest": "claims",
+        "preprocess": "unvalidated_batches",
+        "train": "untrained_features",
+        "evaluate": "unevaluated_model",
+        "deploy": "undeployed_champion",
+        "score": "scoring_claims",
+    }
+    for dag_id, kind in expected.items():
+        (asset,) = list(_assets(dagbag.dags[dag_id].timetable.asset_condition))
+        resumes = [w.trigger.serialize() for w in asset.watchers if w.name.startswith("resume_")]
+        assert resumes == [
+            (
+                "tasks.orchestration.resume_trigger.LeftBehindTrigger",
+                {"data_url": os.environ["PIPELINE_DATA_URL"], "kind": kind, "check_s": 15.0, "after_s": 60.0},
+            )
+        ], dag_id
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)

@@ -78,7 +78,7 @@ def test_a_local_drop_is_claimed_as_soon_as_it_is_written_not_when_it_settles(tm
 
 def test_with_a_queue_the_inbox_has_a_notification_watcher_and_a_listing_safety_net(s3_server):
     watchers = inbox_watchers("s3://b/data", "http://127.0.0.1:1/123/q")
-    assert [w.name for w in watchers] == ["inbox_notifications", "inbox_safety_sweep"]
+    assert [w.name for w in watchers] == ["inbox_notifications", "inbox_safety_sweep", "resume_claims"]
     assert watchers[0].trigger.serialize()[0].endswith("SqsSensorTrigger")
     assert watchers[1].trigger.poll_interval == QUEUE_SAFETY_SWEEP_S
 

@@ -234,3 +234,69 @@ def test_of_launchers_claiming_a_data_root_together_exactly_one_wins(data_url):
     ]
     outcomes = sorted(p.communicate(timeout=120)[0].strip() for p in launchers)
     assert outcomes == ["refused", "refused", "refused", "won"]
+
+
+def test_a_model_that_cannot_be_stored_leaves_no_folder_and_the_next_takes_its_number(tmp_path, config):
+    from harness import seed_features
+
+    from tasks.stages.train import train
+    from tasks.store import open_store
+
+    with small_tmpfs(tmp_path / "data", 16) as data:
+        store = open_store(str(data))
+        seed_features(store, config)
+        filler = data / ".filler"
+        fill(filler)
+        with pytest.raises(StorageUnavailable, match="No space left on device"):
+            train(store, config)
+        assert store.registry.versions() == [] and store.backend.children("models") == []  # nothing reserved stays
+        filler.unlink()
+        assert train(store, config).card["version"] == "v0001"
+
+
+def _events_within(trigger, seconds: float) -> list:
+    """What ``trigger`` fires within ``seconds``, as the triggerer would run it."""
+    import asyncio
+
+    async def listen() -> list:
+        events, stream = [], trigger.run()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        try:
+            while (left := deadline - loop.time()) > 0:
+                try:
+                    events.append(await asyncio.wait_for(anext(stream), timeout=left))
+                except TimeoutError:
+                    break
+        finally:
+            await stream.aclose()
+        return events
+
+    return asyncio.run(listen())
+
+
+def test_the_resume_watcher_waits_for_space_then_rings_once_for_a_feature_set_not_trained_on(tmp_path, config):
+    """A train run failed past its last retry on a full disk: its feature set waits. The watcher
+    does not ring while the disk is full (train would fail again), rings once space is back,
+    and a restarted watcher does not ring again for the same work."""
+    from harness import seed_features
+
+    from tasks.orchestration.resume_trigger import LeftBehindTrigger
+    from tasks.stages.train import train
+    from tasks.store import open_store
+
+    with small_tmpfs(tmp_path / "data", 16) as data:
+        store = open_store(str(data))
+        seed_features(store, config)
+        fingerprint = store.features.current()["fingerprint"]
+        watcher = LeftBehindTrigger(str(data), "untrained_features", check_s=0.05, after_s=0)
+        filler = data / ".filler"
+        fill(filler)
+        assert _events_within(watcher, 0.5) == []  # storage full: no ring
+        filler.unlink()
+        (event,) = _events_within(watcher, 0.5)
+        assert event.payload == {"resumed": "untrained_features", "left_behind": [fingerprint]}
+        restarted = LeftBehindTrigger(*watcher.serialize()[1].values())
+        assert _events_within(restarted, 0.5) == []  # rung once: a stage failing again is not rung again
+        train(store, config)
+        assert store.left_behind("untrained_features", 0) == []

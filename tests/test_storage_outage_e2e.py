@@ -10,7 +10,9 @@ and no restart. Then every dropped file is in exactly one place and nothing stay
 A local disk fills up: the data root is a small tmpfs the test fills; the drop's ingest fails
 saying "No space left on device" (a storage failure, never a rejection: nothing is
 quarantined), `make run` says the storage is full, and once space is freed the drop is
-ingested and trained on with no new drop.
+ingested and trained on with no new drop. Then, on the same stack, the disk fills while a
+model trains: every try of train fails, and once space is freed a model from the waiting
+batches is evaluated within a minute, with no reserved version left without its model.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 import time
 
 import pytest
-from conftest import iris_sample
+from conftest import iris_config_text, iris_sample
 from harness import DAGS, LaunchedStack, TcpProxy, fill, small_tmpfs, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -59,11 +61,11 @@ def test_an_s3_outage_mid_chain_heals_with_no_new_drop(s3_server, tmp_path_facto
 
             def healed() -> bool:
                 validated = any(m["source_file"] == "during-outage.csv" for m in stack.store.batches.validated())
-                return (
-                    validated and len(stack.store.registry.versions()) > models_before and not stack.store.registry.unevaluated()
-                )
+                trained = len(stack.store.registry.versions()) > models_before and not stack.store.registry.unevaluated()
+                live = (stack.store.deployments.live() or {}).get("version")
+                return validated and trained and live == stack.store.registry.champion()["version"]
 
-            wait_for("the chain to resume by itself and train on the batch", healed, timeout=240)
+            wait_for("the chain to resume by itself, train on the batch and deploy the champion", healed, timeout=240)
             assert not stack.store.inbox.pending() and stack.store.stalled_work(older_than_s=0) == {}
             archived = [k for k in stack.store.backend.walk_files("archive") if k.endswith("/during-outage.csv")]
             quarantined = [k for k in stack.store.backend.walk_files("quarantine") if k.endswith("/during-outage.csv")]
@@ -77,8 +79,10 @@ def test_an_s3_outage_mid_chain_heals_with_no_new_drop(s3_server, tmp_path_facto
 
 def test_a_full_disk_fails_as_storage_and_heals_once_space_is_freed(tmp_path_factory):
     root = tmp_path_factory.mktemp("disk-full")
+    config = root / "pipeline.toml"  # the stack's own copy: the second part slows training (read at each task)
+    config.write_text(iris_config_text())
     with small_tmpfs(root / "data", 128) as data:
-        stack = LaunchedStack(root, str(data))
+        stack = LaunchedStack(root, str(data), env={"PIPELINE_CONFIG": str(config)})
         with stack.started():
             stack.wait_chain({d: set() for d in DAGS})  # the seed's chain: a first champion
             models_before = len(stack.store.registry.versions())
@@ -117,3 +121,50 @@ def test_a_full_disk_fails_as_storage_and_heals_once_space_is_freed(tmp_path_fac
             for version in stack.store.registry.versions():  # every committed version is whole and loadable
                 stack.store.registry.load(version)
             assert "storage is back" in stack.log_tail()
+            _train_fails_past_its_retries_on_a_full_disk_and_resumes_once_space_is_back(stack, data, config)
+
+
+def _train_fails_past_its_retries_on_a_full_disk_and_resumes_once_space_is_back(stack, data, config) -> None:
+    """Ingest and preprocess succeed; the disk fills while train fits; every try fails."""
+    usual = config.read_text()
+    config.write_text(usual.replace("n_estimators = 100", "n_estimators = 4000"))  # long enough to fill the disk meanwhile
+    models_before = len(stack.store.registry.versions())
+    before = stack.run_ids()
+    staged = data / ".staging.csv"  # moved in on the same file system, like the first drop
+    staged.write_text(iris_sample(40, seed=902).to_csv(index=False))
+    os.replace(staged, data / "inbox" / "trained-on-a-full-disk.csv")
+
+    def train_running() -> str | None:
+        for run in stack.runs("train"):
+            if run["dag_run_id"] not in before["train"]:
+                ti = stack.api.get(f"/api/v2/dags/train/dagRuns/{run['dag_run_id']}/taskInstances/train_model")
+                if ti["state"] == "running":
+                    return run["dag_run_id"]
+        return None
+
+    run_id = wait_for("train_model to be running on the new batch", train_running, timeout=180, every=0.2)
+    filler = data / ".filler"
+    fill(filler)
+    config.write_text(usual)  # the retries fit fast, and fail storing the model
+    task = f"/api/v2/dags/train/dagRuns/{run_id}/taskInstances/train_model"
+    wait_for("every try of train to fail on the full disk", lambda: stack.api.get(task)["state"] == "failed", timeout=240)
+    tries = stack.api.get(task)["try_number"]
+    assert tries == 3, tries  # the first try and both retries
+    assert "No space left on device. Not a data problem" in str(stack.api.get(f"{task}/logs/{tries}"))
+    assert len(stack.store.registry.versions()) == models_before
+    assert stack.store.registry.abandoned(older_than_s=0) == []  # each failed try removed what it reserved
+
+    filler.unlink()
+    freed = time.monotonic()
+
+    def evaluated() -> bool:
+        new = stack.store.registry.versions()[models_before:]
+        return bool(new) and not stack.store.registry.unevaluated()
+
+    wait_for("a model from the waiting batches to be evaluated, within a minute of space coming back", evaluated, timeout=60)
+    print(f"space back -> new model evaluated: {time.monotonic() - freed:.1f} s")
+    (new,) = stack.store.registry.versions()[models_before:]
+    card = stack.store.registry.card(new)
+    assert card["features"] == stack.store.features.current()["fingerprint"]  # trained on the waiting batches
+    assert stack.store.registry.abandoned(older_than_s=0) == []  # no folder without its model
+    assert [r["kind"] for r in stack.store.resumes.rung("untrained_features")] == ["untrained_features"]

@@ -2,6 +2,7 @@
 
 - ``assets``: the chain's assets and the inbox's watchers, built when a DAG file asks;
 - ``inbox_trigger``: the trigger that claims inbox files (``InboxTrigger``);
+- ``resume_trigger``: the trigger that rings a stage again for work a failed run left behind;
 - ``rejections``: how a stage's result becomes Airflow state (``emit``) and rejections events;
 - ``dag_defaults``: what every DAG shares, and what tasks ask of their context;
 - ``ui_plugin``, ``run_notes``: the Pipeline view in the Airflow UI, notes on rejecting runs;

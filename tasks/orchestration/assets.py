@@ -9,6 +9,10 @@ Built when a DAG file asks (``chain_assets()``), not at import: their URIs follo
   notifications): Airflow's ``MessageQueueTrigger`` fires on each upload, and an
   ``InboxTrigger`` with a long interval stays as the safety net (notifications are
   at-least-once and may be lost). Ingest then claims what is in the inbox itself.
+
+Every asset a stage consumes also carries a ``LeftBehindTrigger``: when a run failed past
+its last retry (storage down or full) and left that stage's input waiting, the stage is
+rung once more as soon as storage works, with no new drop.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from airflow.sdk import Asset, AssetAlias, AssetWatcher
 
 from tasks.config import DEFAULT_SETTLE_S, Settings, is_object_storage
 from tasks.orchestration.inbox_trigger import LOCAL_POLL_S, OBJECT_POLL_S, QUEUE_SAFETY_SWEEP_S, InboxTrigger
+from tasks.orchestration.resume_trigger import LeftBehindTrigger
 from tasks.store import part_uri
 
 QUARANTINE_NAME = "quarantine"
@@ -42,16 +47,27 @@ class ChainAssets:
     quarantine: Asset
 
 
+def resume_watcher(data_url: str, kind: str) -> AssetWatcher:
+    """Rings the asset's stage again for ``kind`` of work a failed run left behind."""
+    return AssetWatcher(name=f"resume_{kind}", trigger=LeftBehindTrigger(data_url, kind))
+
+
 def scoring_watchers(data_url: str, settle_s: float = DEFAULT_SETTLE_S) -> list[AssetWatcher]:
     """The scoring inbox is watched like the training inbox when it has no queue (it is polled on S3)."""
     interval = OBJECT_POLL_S if is_object_storage(data_url) else LOCAL_POLL_S
-    return [AssetWatcher(name="scoring_new_files", trigger=InboxTrigger(data_url, interval, settle_s, inbox="scoring"))]
+    return [
+        AssetWatcher(name="scoring_new_files", trigger=InboxTrigger(data_url, interval, settle_s, inbox="scoring")),
+        resume_watcher(data_url, "scoring_claims"),
+    ]
 
 
 def inbox_watchers(data_url: str, inbox_queue: str | None, settle_s: float = DEFAULT_SETTLE_S) -> list[AssetWatcher]:
     if not inbox_queue:
         interval = OBJECT_POLL_S if is_object_storage(data_url) else LOCAL_POLL_S
-        return [AssetWatcher(name="inbox_new_files", trigger=InboxTrigger(data_url, interval, settle_s))]
+        return [
+            AssetWatcher(name="inbox_new_files", trigger=InboxTrigger(data_url, interval, settle_s)),
+            resume_watcher(data_url, "claims"),
+        ]
     from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 
     return [
@@ -66,6 +82,7 @@ def inbox_watchers(data_url: str, inbox_queue: str | None, settle_s: float = DEF
             ),
         ),
         AssetWatcher(name="inbox_safety_sweep", trigger=InboxTrigger(data_url, QUEUE_SAFETY_SWEEP_S)),
+        resume_watcher(data_url, "claims"),
     ]
 
 
@@ -86,10 +103,26 @@ def _chain_assets(data_url: str, inbox_queue: str | None, settle_s: float) -> Ch
             "drop zone: labelled CSVs dropped here start the pipeline",
             watchers=inbox_watchers(data_url, inbox_queue, settle_s),
         ),
-        raw=asset("raw", "immutable, content-hashed batches of accepted drops"),
-        features=asset("features", "train/test split of every validated batch"),
-        model=asset("model", "versioned scikit-learn pipelines and the champion pointer"),
-        metrics=asset("metrics", "evaluation reports; latest/report.html is the newest"),
+        raw=asset(
+            "raw",
+            "immutable, content-hashed batches of accepted drops",
+            watchers=[resume_watcher(data_url, "unvalidated_batches")],
+        ),
+        features=asset(
+            "features",
+            "train/test split of every validated batch",
+            watchers=[resume_watcher(data_url, "untrained_features")],
+        ),
+        model=asset(
+            "model",
+            "versioned scikit-learn pipelines and the champion pointer",
+            watchers=[resume_watcher(data_url, "unevaluated_model")],
+        ),
+        metrics=asset(
+            "metrics",
+            "evaluation reports; latest/report.html is the newest",
+            watchers=[resume_watcher(data_url, "undeployed_champion")],
+        ),
         deployment=asset("deployment", "the champion live in the scoring server: version, since when, the one before"),
         scoring_inbox=asset(
             "scoring_inbox",

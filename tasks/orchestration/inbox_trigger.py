@@ -18,8 +18,6 @@ LOCAL_POLL_S = 0.5  # local inbox scan interval (files written in place also nee
 HEARD_POLL_S = 5.0  # with inotify, scans only catch what it cannot hear (e.g. writes over NFS)
 OBJECT_POLL_S = 1.0  # one LIST request per second on S3
 QUEUE_SAFETY_SWEEP_S = 30.0  # with SQS notifications, how often the listing safety net runs
-STALLED_CHECK_S = 30.0  # how often the watcher looks for work a failed run left behind
-STALLED_AFTER_S = 60.0  # claims or unvalidated batches older than this: their run failed
 
 
 class InboxTrigger(BaseEventTrigger):
@@ -49,7 +47,6 @@ class InboxTrigger(BaseEventTrigger):
 
         store = await asyncio.to_thread(open_store, self.data_url)
         inbox = store.inbox if self.inbox == "inbox" else store.scoring_inbox
-        stalled_work = store.stalled_work if self.inbox == "inbox" else store.stalled_scoring
         if self.settle_s is not None and store.backend.can_rename:
             inbox.settle_s = self.settle_s
         await asyncio.to_thread(inbox.make_ready)
@@ -71,7 +68,6 @@ class InboxTrigger(BaseEventTrigger):
         logged: set[str] = set()
         loop = asyncio.get_running_loop()
         clock = SettleClock(inbox.settle_s)
-        next_stalled_check = loop.time() + STALLED_CHECK_S
         try:
             while True:
                 try:
@@ -80,18 +76,6 @@ class InboxTrigger(BaseEventTrigger):
                 except StorageUnavailable as exc:  # the watcher waits it out
                     self.log.warning("%s; the inbox watcher tries again", exc)
                     claims, odd = [], {}
-                if loop.time() >= next_stalled_check:
-                    next_stalled_check = loop.time() + STALLED_CHECK_S
-                    try:
-                        stalled = await asyncio.to_thread(stalled_work, STALLED_AFTER_S)
-                    except StorageUnavailable as exc:
-                        self.log.warning("%s; the inbox watcher tries again", exc)
-                        stalled = None
-                    if stalled:
-                        # A run failed (storage down, a crash) and left work behind: ring again so
-                        # its DAG (and the chain after it) resumes without a new drop or a restart.
-                        self.log.info("Resuming work a failed run left behind: %s", stalled)
-                        yield TriggerEvent({"claimed": [], "files": [], "recovered": True, "stalled": stalled})
                 for name in sorted(set(odd) - logged):
                     self.log.warning("Inbox entry %r is %s", name, odd[name])
                 logged = set(odd)

@@ -319,9 +319,6 @@ class Stack:
         }
 
 
-LOW_SPACE_BYTES = 1 << 20  # below this a local data root is reported full (a batch needs more)
-
-
 class StorageWatch(threading.Thread):
     """Checks the data root every ``every`` seconds (in a thread: an unreachable S3 takes
     seconds to fail) so the terminal says when storage goes away and when it is back."""
@@ -339,12 +336,7 @@ class StorageWatch(threading.Thread):
         while True:
             try:
                 self.store.dataset.recorded()
-                free = self.store.backend.free_bytes()
-                problem = (
-                    None
-                    if free is None or free >= LOW_SPACE_BYTES
-                    else f"storage full: {self.store.backend.endpoint}: {free:,} bytes free"
-                )
+                problem = self.store.space_problem()
             except StorageUnavailable as exc:
                 problem = str(exc)
             except Exception as exc:  # a bug here must not stop the stack: report and go on

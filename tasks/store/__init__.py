@@ -12,6 +12,7 @@ on both backends, one part per kind of data:
     deployment/             Deployments    what the scoring server serves, since when, before
     scoring/inbox/ claimed/ Inbox          unlabelled drops to score, and their claims
     predictions/<id>/       Predictions    each scored file: its rows with predictions, summary
+    resumes/<kind>/         Resumes        work a failed run left behind, rung for once
     dataset.json            DatasetRecord  which data set (name, schema) the root holds
     launcher.json           LauncherRecord which launcher runs on the root (while one does)
 
@@ -39,6 +40,7 @@ from tasks.store.predictions import Predictions
 from tasks.store.quarantine import Quarantine
 from tasks.store.registry import ModelRegistry
 from tasks.store.reports import Reports
+from tasks.store.resumes import Resumes
 
 # The top-level folders a person sees, by the Airflow asset (or role) that stands for each.
 PART_FOLDERS = {
@@ -52,6 +54,18 @@ PART_FOLDERS = {
     "scoring_inbox": SCORING_INBOX,
     "predictions": "predictions",
 }
+
+
+# Work a failed run can leave behind, by what waits (each kind is one stage's input).
+LEFT_BEHIND = (
+    "claims",  # claimed drops not ingested
+    "unvalidated_batches",  # batches not through the gate
+    "untrained_features",  # the current feature set, no version trained on it
+    "unevaluated_model",  # the newest version, not judged
+    "undeployed_champion",  # the champion, not what the scoring server was confirmed to serve
+    "scoring_claims",  # claimed scoring drops not scored
+)
+LOW_SPACE_BYTES = 1 << 20  # below this a local data root is full (a batch needs more)
 
 
 def part_uri(data_url: str, part: str) -> str:
@@ -78,32 +92,49 @@ class Store:
         self.deployments = Deployments(backend)
         self.scoring_inbox = Inbox(backend, settle_s=inbox_settle_s, folder=SCORING_INBOX, claimed=SCORING_CLAIMED)
         self.predictions = Predictions(backend)
+        self.resumes = Resumes(backend)
 
     @property
     def url(self) -> str:
         return self.backend.url
 
-    def stalled_work(self, older_than_s: float) -> dict[str, list[str]]:
-        """Work a failed run left behind: claims not ingested and batches not validated for
-        ``older_than_s`` seconds (empty when there is none)."""
+    def space_problem(self) -> str | None:
+        """What makes the data root unable to take writes now (a full disk), or ``None``."""
+        free = self.backend.free_bytes()
+        if free is None or free >= LOW_SPACE_BYTES:
+            return None
+        return f"storage full: {self.backend.endpoint}: {free:,} bytes free"
+
+    def left_behind(self, kind: str, older_than_s: float) -> list[str]:
+        """What of ``kind`` (one of ``LEFT_BEHIND``) has waited more than ``older_than_s``
+        seconds for the stage that takes it: the run that should have taken it failed."""
         import time
-        from datetime import datetime
 
         cutoff = time.time() - older_than_s
-        claims = _claims_older_than(self.inbox, cutoff)
-        batches = [
-            m["batch_id"]
-            for m in self.batches.pending_validation()
-            if datetime.fromisoformat(m["ingested_at"]).timestamp() < cutoff
-        ]
-        return {k: v for k, v in (("claims", claims), ("unvalidated_batches", batches)) if v}
+        if kind == "claims":
+            return _claims_older_than(self.inbox, cutoff)
+        if kind == "scoring_claims":
+            return _claims_older_than(self.scoring_inbox, cutoff)
+        if kind == "unvalidated_batches":
+            return [m["batch_id"] for m in self.batches.pending_validation() if _epoch(m["ingested_at"]) < cutoff]
+        if kind == "untrained_features":
+            current = self.features.current()
+            newest = self.registry.newest_card()
+            trained = newest is not None and current is not None and newest["features"] == current["fingerprint"]
+            return [current["fingerprint"]] if current and not trained and _epoch(current["built_at"]) < cutoff else []
+        if kind == "unevaluated_model":
+            newest = self.registry.newest_card()
+            waiting = newest is not None and self.registry.evaluation(newest["version"]) is None
+            return [newest["version"]] if waiting and _epoch(newest["created_at"]) < cutoff else []
+        if kind == "undeployed_champion":
+            champion, live = self.registry.champion(), self.deployments.live()
+            waiting = champion is not None and (live or {}).get("version") != champion["version"]
+            return [champion["version"]] if waiting and _epoch(champion.get("promoted_at")) < cutoff else []
+        raise ValueError(f"unknown kind of work {kind!r}: one of {', '.join(LEFT_BEHIND)}")
 
-    def stalled_scoring(self, older_than_s: float) -> dict[str, list[str]]:
-        """Scoring claims a failed run left unscored for ``older_than_s`` seconds."""
-        import time
-
-        claims = _claims_older_than(self.scoring_inbox, time.time() - older_than_s)
-        return {"scoring_claims": claims} if claims else {}
+    def stalled_work(self, older_than_s: float) -> dict[str, list[str]]:
+        """Every kind of work failed runs left behind for ``older_than_s`` seconds (empty when none)."""
+        return {kind: items for kind in LEFT_BEHIND if (items := self.left_behind(kind, older_than_s))}
 
     def clean_debris(self, *, abandoned_after_s: float = 3600.0) -> list[str]:
         """Remove what failed writes left (storage full or down mid-write), so it never shows
@@ -118,8 +149,8 @@ class Store:
                 self.quarantine.discard(qid)
                 removed.append(f"quarantine/{qid}")
         for version in self.registry.abandoned(abandoned_after_s):
-            self.registry.clear_abandoned(version)
-            removed.append(f"models/{version} (kept its reservation)")
+            self.registry.remove_abandoned(version)
+            removed.append(f"models/{version}")
         return removed
 
     def clean_scoring_debris(self) -> list[str]:
@@ -191,6 +222,13 @@ class Store:
             )
         self.quarantine.remove(quarantine_id)
         return manifest
+
+
+def _epoch(timestamp: str | None) -> float:
+    """Seconds since the epoch of a recorded ISO time (``None``, from older records: long ago)."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(timestamp).timestamp() if timestamp else 0.0
 
 
 def _claims_older_than(inbox: Inbox, cutoff: float) -> list[str]:

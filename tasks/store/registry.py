@@ -3,7 +3,8 @@
 A version is ``model.joblib`` plus its card ``model.json`` (lineage, parameters, library
 versions, the joblib file's sha256), written last. Version names are reserved with an
 exclusive create (``reservation.json``), so two trainers can never take the same number;
-a reservation without a card is a crashed attempt, skipped by readers and never reused.
+an attempt that fails removes its folder (the number is taken by the next one), and a
+reservation a crash left without a card is skipped by readers and removed an hour later.
 Loading checks the sha256 first: joblib is pickle, and a pickle runs code when loaded.
 ``evaluation.json`` records that a version was judged; ``champion.json`` names the champion.
 """
@@ -14,11 +15,12 @@ import json
 import re
 import tempfile
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tasks.store.backend import StorePart, sha256_file
+from tasks.store.backend import StorageUnavailable, StorePart, sha256_file
 
 MODELS = "models"
 MODEL_FILE, CARD, RESERVATION, EVALUATION, CHAMPION = (
@@ -51,6 +53,13 @@ class ModelRegistry(StorePart):
         """Committed versions (with a card), oldest first."""
         return [v for v in self._numbers() if self.backend.exists(self._key(v, CARD))]
 
+    def newest_card(self) -> dict[str, Any] | None:
+        """The card of the newest committed version, or ``None`` before the first."""
+        for version in reversed(self._numbers()):
+            if (card := self.backend.read_json_or_none(self._key(version, CARD))) is not None:
+                return card
+        return None
+
     def card(self, version: str) -> dict[str, Any]:
         return self.backend.read_json(self._key(version, CARD))
 
@@ -61,10 +70,21 @@ class ModelRegistry(StorePart):
             save(str(local))
             sha256 = sha256_file(local)
             version = self._reserve()
-            self.backend.put_local(local, self._key(version, MODEL_FILE))
-        card = {**card, "version": version, "sha256": sha256}
-        self.backend.write_json(self._key(version, CARD), card)
+            card = {**card, "version": version, "sha256": sha256}
+            try:
+                self.backend.put_local(local, self._key(version, MODEL_FILE))
+                self.backend.write_json(self._key(version, CARD), card)
+            except BaseException:
+                self._give_back(version)
+                raise
         return card
+
+    def _give_back(self, version: str) -> None:
+        """After a failed attempt to store ``version``: remove what it wrote, reservation last,
+        so no folder without a model stays and the number is free. Storage down as well: the
+        folder stays until ``remove_abandoned``."""
+        with suppress(StorageUnavailable, OSError):
+            self._remove_uncommitted(version)
 
     def _reserve(self) -> str:
         """Take the next free version number with an exclusive create."""
@@ -72,12 +92,21 @@ class ModelRegistry(StorePart):
             numbers = self._numbers()
             version = f"v{(int(numbers[-1][1:]) + 1) if numbers else 1:04d}"
             stamp = json.dumps({"reserved_at": datetime.now(UTC).isoformat(timespec="seconds")}).encode()
-            if self.backend.create_exclusive(self._key(version, RESERVATION), stamp):
-                return version
+            try:
+                if self.backend.create_exclusive(self._key(version, RESERVATION), stamp):
+                    return version
+            except BaseException:
+                self._remove_if_empty(version)  # the folder a failed reservation made
+                raise
+
+    def _remove_if_empty(self, version: str) -> None:
+        with suppress(StorageUnavailable, OSError):
+            if not self.backend.walk_files(f"{MODELS}/{version}"):
+                self.backend.delete_tree(f"{MODELS}/{version}")
 
     def abandoned(self, older_than_s: float) -> list[str]:
         """Reserved versions that never got a card, reserved more than ``older_than_s`` ago
-        (their training crashed or ran out of space), still holding more than the reservation."""
+        (their training crashed, or failed with storage down)."""
         cutoff = datetime.now(UTC).timestamp() - older_than_s
         found = []
         for version in self._numbers():
@@ -85,18 +114,21 @@ class ModelRegistry(StorePart):
                 continue
             reservation = self.backend.read_json_or_none(self._key(version, RESERVATION))
             reserved_at = datetime.fromisoformat(reservation["reserved_at"]).timestamp() if reservation else 0.0
-            leftovers = [k for k in self.backend.walk_files(f"{MODELS}/{version}") if k != RESERVATION]
-            if reserved_at < cutoff and leftovers:
+            if reserved_at < cutoff:
                 found.append(version)
         return found
 
-    def clear_abandoned(self, version: str) -> None:
-        """Free the space of an abandoned attempt; its reservation stays, so the number is never reused."""
+    def remove_abandoned(self, version: str) -> None:
+        """Remove an abandoned attempt, its reservation last (its number is free again)."""
         if self.backend.exists(self._key(version, CARD)):
             raise ValueError(f"{version} is a committed version, not an abandoned attempt")
+        self._remove_uncommitted(version)
+
+    def _remove_uncommitted(self, version: str) -> None:
         for name in self.backend.walk_files(f"{MODELS}/{version}"):
             if name != RESERVATION:
                 self.backend.delete(self._key(version, name))
+        self.backend.delete_tree(f"{MODELS}/{version}")  # the reservation, and the empty folder
 
     def load(self, version: str) -> Any:
         """Load a version's model after checking its sha256 against the card."""
