@@ -109,3 +109,39 @@ def test_the_package_carries_no_test_code(module):
     names = imported_modules(module)
     assert not {m for m in names if m.split(".")[0] in ("pytest", "harness", "conftest")}
     assert "AssertionError" not in module.read_text()
+
+
+def environment_writes(source: str) -> list[int]:
+    """Lines of ``source`` that change the process environment (``os.environ[k] = v``,
+    ``os.environ.update/setdefault/pop/clear``, ``del os.environ[k]``, ``os.putenv``)."""
+
+    def is_environ(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else []
+        if isinstance(node, ast.AugAssign):
+            targets = [node.target]
+        if any(isinstance(t, ast.Subscript) and is_environ(t.value) for t in targets):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner, name = node.func.value, node.func.attr
+            if (is_environ(owner) and name in {"update", "setdefault", "pop", "popitem", "clear"}) or name in {
+                "putenv",
+                "unsetenv",
+            }:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_the_rule_sees_an_environment_write():
+    source = "import os\nos.environ['A'] = '1'\nos.environ.setdefault('B', '2')\nos.putenv('C', '3')\nos.environ.get('D')\n"
+    assert environment_writes(source) == [2, 3, 4]
+
+
+def test_no_module_of_the_package_writes_the_environment():
+    """Settings are read once at the edge and passed down; the launcher builds its children's
+    environments as dicts. A write would change what every later reader in the process sees."""
+    writes = {str(m.relative_to(REPO_ROOT)): lines for m in TASKS.rglob("*.py") if (lines := environment_writes(m.read_text()))}
+    assert writes == {}

@@ -71,8 +71,9 @@ def test_an_s3_outage_mid_chain_heals_with_no_new_drop(s3_server, tmp_path_facto
             quarantined = [k for k in stack.store.backend.walk_files("quarantine") if k.endswith("/during-outage.csv")]
             assert len(archived) == 1 and quarantined == [], (archived, quarantined)
             assert outage > 0
-            terminal = stack.log.read_text(errors="replace")  # what `make run` printed meanwhile
-            assert f"storage unreachable: {data_url} at {proxy.url}" in terminal and "storage is back" in terminal
+            # What `make run` printed meanwhile; it checks every 10 s, so "back" may come after the heal.
+            wait_for("make run to say the storage is back", lambda: "storage is back" in stack.log_tail(), timeout=30)
+            assert f"storage unreachable: {data_url} at {proxy.url}" in stack.log.read_text(errors="replace")
     finally:
         proxy.cut()
 

@@ -104,7 +104,7 @@ def airflow_env(
         # sweep resets them (default every 300 s): restart-to-recovery in ~1 min, not 5.
         "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "GX_ANALYTICS_ENABLED": "False",
+        "GX_ANALYTICS_ENABLED": "False",  # GX 1.24 ships no analytics; a release that brings them back stays off
         "MPLBACKEND": "Agg",
         "PIPELINE_PRELOAD": "1",
     }

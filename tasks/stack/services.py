@@ -63,6 +63,36 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def spawn(argv: list[str], log_path: Path, **options: Any) -> subprocess.Popen:
+    """Start ``argv`` the one way this launcher starts every process (Airflow's components and
+    the servers alike): its own session (a signal to its group reaches all it forks, and a
+    terminal's Ctrl-C reaches only the launcher), output appended to ``log_path``, and ended
+    by the kernel if the launcher dies."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent(), **options
+        )
+
+
+def signal_group(process: subprocess.Popen, signum: int) -> None:
+    """Send ``signum`` to the process group ``process`` leads (nothing if it is gone)."""
+    with suppress(*GONE):
+        os.killpg(process.pid, signum)
+
+
+def stop_group(process: subprocess.Popen, signum: int, timeout: float) -> None:
+    """``signum`` to the group, then SIGKILL if it has not exited after ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    signal_group(process, signum)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        signal_group(process, signal.SIGKILL)
+        process.wait()
+
+
 class Server:
     """A server process in its own process group, logging to ``log_path``."""
 
@@ -90,16 +120,7 @@ class Server:
         if not port_is_free(self.port):
             raise RuntimeError(f"port {self.port} for {self.name} is already in use on 127.0.0.1: choose another")
         self.prepare()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.argv(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent(),
-                **self.popen_options(),
-            )
+        self.process = spawn(self.argv(), self.log_path, **self.popen_options())
         deadline = time.monotonic() + timeout
         while port_is_free(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -113,16 +134,8 @@ class Server:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 15) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        with suppress(*GONE):
-            os.killpg(self.process.pid, self.stop_signal)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with suppress(*GONE):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process is not None:
+            stop_group(self.process, self.stop_signal, timeout)
 
 
 class MotoServer(Server):

@@ -42,7 +42,16 @@ from tasks.stack.env import (
     requested_port,
     running_stack,
 )
-from tasks.stack.services import GONE, MotoServer, PostgresServer, RedisServer, Server, die_with_parent, port_is_free
+from tasks.stack.services import (
+    GONE,
+    MotoServer,
+    PostgresServer,
+    RedisServer,
+    Server,
+    port_is_free,
+    signal_group,
+    spawn,
+)
 
 # Scheduler and triggerer would each start a log server on 0.0.0.0; on one machine the
 # api-server reads task logs straight from $AIRFLOW_HOME/logs, so they are not needed.
@@ -83,6 +92,7 @@ class Stack:
     serve_port: int = 8000
     profile: str = "local"
     ports: dict[str, int] = field(default_factory=dict)  # cluster: postgres, redis, s3
+    base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))  # the children's, before ours
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     services: list[Server] = field(default_factory=list)
     watchdog: subprocess.Popen | None = None
@@ -97,10 +107,10 @@ class Stack:
             SCORING_SERVER: ["serve", "--port", str(self.serve_port)],
             **(CELERY_WORKERS if self.profile == "cluster" else {}),
         }
-        self.env = airflow_env(self.home, self.port, self.data_url)
+        self.env = airflow_env(self.home, self.port, self.data_url, base=self.base_env)
         self.cluster_env: dict[str, str] = {}
         self.prepared = False
-        self.umask = int(os.environ.get("PIPELINE_UMASK") or DEFAULT_UMASK, 8)
+        self.umask = int(self.base_env.get("PIPELINE_UMASK") or DEFAULT_UMASK, 8)
 
     @property
     def url(self) -> str:
@@ -147,7 +157,7 @@ class Stack:
         }
         if (self.data_url or "").startswith("s3://"):  # your own S3: its AWS_* and queue come from your env
             self.cluster_env = {
-                k: os.environ[k]
+                k: self.base_env[k]
                 for k in (
                     "AWS_ENDPOINT_URL",
                     "AWS_ACCESS_KEY_ID",
@@ -155,7 +165,7 @@ class Stack:
                     "AWS_DEFAULT_REGION",
                     "PIPELINE_INBOX_QUEUE",
                 )
-                if os.environ.get(k)
+                if self.base_env.get(k)
             }
         else:
             s3 = MotoServer(self.log_dir / "s3.log", self.ports.get("s3"))
@@ -166,7 +176,9 @@ class Stack:
             self.data_url = f"s3://{CLUSTER_BUCKET}/{CLUSTER_PREFIX}"
             self.cluster_env = {**s3.env, "PIPELINE_INBOX_QUEUE": queue}
         self.cluster_env["PIPELINE_DATA_URL"] = self.data_url
-        self.env = airflow_env(self.home, self.port, self.data_url, profile_env={**settings, **self.cluster_env})
+        self.env = airflow_env(
+            self.home, self.port, self.data_url, base=self.base_env, profile_env={**settings, **self.cluster_env}
+        )
         self.write_cluster_env()  # the servers are up: uploads can start before Airflow is
 
     def write_cluster_env(self) -> Path:
@@ -208,28 +220,18 @@ class Stack:
             )
         become_subreaper()
         for name in self.components:
-            log = open(self.log_dir / f"{name}.log", "ab")
-            self.procs[name] = subprocess.Popen(
-                self._airflow(name),
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.home,
-                start_new_session=True,
-                umask=self.umask,
-                preexec_fn=die_with_parent(),
+            self.procs[name] = spawn(
+                self._airflow(name), self.log_dir / f"{name}.log", env=self.env, cwd=self.home, umask=self.umask
             )
-            log.close()
         self._start_watchdog()
 
     def _start_watchdog(self) -> None:
         """A process that ends every component if this launcher dies (``tasks.stack.watchdog``)."""
         groups = [str(p.pid) for p in self.procs.values()]  # each component leads its own session
-        self.watchdog = subprocess.Popen(
+        self.watchdog = spawn(
             [sys.executable, "-m", "tasks.stack.watchdog", str(WATCHDOG_GRACE_S), *groups],
+            self.log_dir / "watchdog.log",
             cwd=self.home,
-            start_new_session=True,
-            preexec_fn=die_with_parent(),
             stdin=subprocess.DEVNULL,
         )
 
@@ -274,14 +276,12 @@ class Stack:
             return [c for c in me.children(recursive=True) if c.pid not in services]
 
         for name, proc in self.procs.items():
-            with suppress(*GONE):
-                # uvicorn (the API server) waits up to its keep-alive timeout for idle
-                # connections on SIGTERM; a second SIGINT makes it close them at once.
-                os.killpg(proc.pid, signal.SIGINT if name in UVICORN else signal.SIGTERM)
+            # uvicorn (the API server) waits up to its keep-alive timeout for idle
+            # connections on SIGTERM; a second SIGINT makes it close them at once.
+            signal_group(proc, signal.SIGINT if name in UVICORN else signal.SIGTERM)
         time.sleep(0.2)
         for name in UVICORN & set(self.procs):
-            with suppress(*GONE):
-                os.killpg(self.procs[name].pid, signal.SIGINT)
+            signal_group(self.procs[name], signal.SIGINT)
         signalled = {proc.pid for proc in self.procs.values()}  # each component leads its own group
         for child in airflow_left():
             with suppress(*GONE):
@@ -387,7 +387,6 @@ def run_foreground(cluster: bool = False) -> int:
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    os.environ["PIPELINE_CONFIG"] = str(settings.config_file)  # absolute: components run elsewhere
     stack = Stack(
         home=home,
         port=requested_port(),
@@ -395,6 +394,7 @@ def run_foreground(cluster: bool = False) -> int:
         data_url=settings.data_url if (not cluster or settings.on_object_storage) else None,
         profile="cluster" if cluster else "local",
         ports=_cluster_ports(),
+        base_env={**os.environ, "PIPELINE_CONFIG": str(settings.config_file)},  # absolute: components run elsewhere
     )
     stopping = _stop_on_signals()
     started = time.monotonic()
@@ -406,7 +406,6 @@ def run_foreground(cluster: bool = False) -> int:
             print("Starting PostgreSQL, Redis and the S3 server...", flush=True)
         stack.start_services()
         data_url = stack.data_url or settings.data_url
-        os.environ.update(stack.cluster_env)  # the cluster's S3 endpoint, to check the data root
         claimed_root = store = _claim_data_root(stack, data_url, dataset, settings.config_file)
         _record_running(stack, data_url, settings.config_file)
         print(f"Data:         {data_url}  (data set '{dataset.name}', {settings.config_file})", flush=True)
@@ -470,7 +469,7 @@ def _claim_data_root(stack: Stack, data_url: str, dataset, config_file: Path):
     anything runs on it; then claim the data root for this launcher. The store."""
     from tasks.store import open_store
 
-    store = open_store(data_url)
+    store = open_store(data_url, env=stack.env)  # the components' settings: the cluster's S3 endpoint
     store.backend.check_exclusive_create()
     store.dataset.bind(dataset.identity(), described_by=str(config_file))
     store.launcher.claim(url=stack.url, home=str(stack.home))  # one stack per data root
