@@ -63,7 +63,8 @@ def test_an_s3_outage_mid_chain_heals_with_no_new_drop(s3_server, tmp_path_facto
                 validated = any(m["source_file"] == "during-outage.csv" for m in stack.store.batches.validated())
                 trained = len(stack.store.registry.versions()) > models_before and not stack.store.registry.unevaluated()
                 live = (stack.store.deployments.live() or {}).get("version")
-                return validated and trained and live == stack.store.registry.champion()["version"]
+                finished = not stack.store.inbox.pending()  # ingest, rung on its own, finished its claim
+                return validated and trained and live == stack.store.registry.champion()["version"] and finished
 
             wait_for("the chain to resume by itself, train on the batch and deploy the champion", healed, timeout=240)
             assert not stack.store.inbox.pending() and stack.store.stalled_work(older_than_s=0) == {}
