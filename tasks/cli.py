@@ -250,6 +250,99 @@ def quarantine(as_json: bool) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def _alert_rows(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What ``pipeline alerts`` shows and ``--json`` gives: each message with its channels' state."""
+    return [
+        {
+            "made_at": m["made_at"],
+            "level": m["level"],
+            "event": m["event"],
+            "count": m["count"],
+            "subject": m["subject"],
+            "channels": m.get("channels", {}),
+            **({"not_sent": m["not_sent"]} if m.get("not_sent") else {}),
+        }
+        for m in messages
+    ]
+
+
+def _delivery(channels: dict[str, dict[str, Any]]) -> str:
+    if not channels:
+        return "not sent"
+    return ", ".join(
+        f"{name}: {s['state']}"
+        + (f" ({s['attempts']} tries: {one_line(s.get('last_error', ''))[:80]})" if s["state"] != "delivered" else "")
+        for name, s in channels.items()
+    )
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a list of JSON objects instead of a table.")
+@click.option("--last", default=20, show_default=True, help="How many recent alerts.")
+@click.pass_context
+def alerts(ctx: click.Context, as_json: bool, last: int) -> None:
+    """Recent alerts and each channel's delivery state (pipeline alerts test: a test message)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = _alert_rows(Target.find().store().alerts.messages(newest=last))[::-1]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("No alerts yet.")
+    for row in rows:
+        click.echo(f"{row['made_at']}  {row['level']:<7}  {one_line(row['subject'])}\n    {_delivery(row['channels'])}")
+
+
+@alerts.command("test")
+def alerts_test() -> None:
+    """Send a test message to every channel; say for each whether it was accepted."""
+    from tasks.alerts.channels import DeliveryFailed, channels_for
+    from tasks.alerts.messages import compose
+    from tasks.config import ConfigError
+
+    target = Target.find()
+    config = target.config()
+    if config.alerts is None:
+        raise click.ClickException(f"no [alerts] table in {target.settings().config_file}: nobody to send to")
+    try:
+        channels = channels_for(config.alerts, target.env)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    message = compose("test", "info", config.dataset.name, [{"what": "a test message from pipeline alerts test"}])
+    failed = 0
+    for channel in channels:
+        try:
+            channel.send(message)
+            click.echo(f"{channel.name}: accepted")
+        except DeliveryFailed as exc:
+            failed += 1
+            click.echo(f"{channel.name}: NOT accepted: {exc}")
+    if failed:
+        sys.exit(1)
+
+
+@alerts.command("deliver")
+def alerts_deliver() -> None:
+    """Deliver alerts until stopped (pipeline run starts this when [alerts] is set)."""
+    import logging
+    import signal
+
+    from tasks.alerts.channels import channels_for
+    from tasks.alerts.deliverer import Deliverer, run_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    target = Target.find()
+    config = target.config()
+    if config.alerts is None:
+        raise click.ClickException("no [alerts] table in the parameters file: nothing to deliver")
+    stopping = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+    deliverer = Deliverer(target.store(), config.alerts, channels_for(config.alerts, target.env), config.dataset.name)
+    click.echo(f"Delivering alerts to {', '.join(c.name for c in deliverer.channels) or 'no channel'}")
+    run_forever(deliverer, stop=lambda: stopping["now"])
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def upload(files: tuple[Path, ...]) -> None:

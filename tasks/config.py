@@ -10,12 +10,13 @@ import hashlib
 import json
 import os
 import tomllib
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("f1_macro", "accuracy")
@@ -27,6 +28,8 @@ DEFAULT_SERVE_PORT = 8000
 # every second or so (a logger, ``echo >>``). A file renamed in is whole and taken at once. The
 # scans (and object storage, where an object is visible only when complete) use the same rule.
 DEFAULT_SETTLE_S = 3.0
+ALERT_LEVELS = ("error", "warning", "info")
+SMTP_PASSWORD_VARIABLE = "PIPELINE_SMTP_PASSWORD"  # secrets come from the environment, never the file
 
 
 # Each deployment setting and the environment variable that sets it.
@@ -152,6 +155,39 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int = 587
+    sender: str = ""
+    starttls: bool = True
+    user: str | None = None  # its password: PIPELINE_SMTP_PASSWORD
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """Where people are told (``[alerts]``): a webhook (JSON POST) and/or email addresses."""
+
+    webhook: str | None = None
+    email: tuple[str, ...] = ()
+    group_s: float = 60.0  # events of one kind within this window go out as one message
+    levels: tuple[str, ...] = ("error", "warning")
+    smtp: Smtp | None = None
+
+    def smtp_password(self, env: Mapping[str, str] | None = None) -> str | None:
+        """The SMTP password from the environment; ConfigError naming the variable when a
+        user is set and it is not."""
+        if self.smtp is None or self.smtp.user is None:
+            return None
+        password = (os.environ if env is None else env).get(SMTP_PASSWORD_VARIABLE)
+        if not password:
+            raise ConfigError(
+                f"[alerts.smtp] user = {self.smtp.user!r} needs its password in the environment variable "
+                f"{SMTP_PASSWORD_VARIABLE} (never in the file): set it, or remove 'user'"
+            )
+        return password
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     dataset: Dataset | None = None  # always set by load_config
     test_size: float = 0.2
@@ -165,6 +201,7 @@ class PipelineConfig:
     label_alpha: float = 0.001
     label_min_excess: float = 0.2
     label_min_rows: int = 20
+    alerts: Alerts | None = None  # no [alerts] table: nobody is told
 
 
 class ConfigError(ValueError):
@@ -200,6 +237,28 @@ class _Promotion(_Table):
     max_eval_rows: int = Field(0, ge=0)
 
 
+class _Smtp(_Table):
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    sender: EmailStr
+    starttls: bool = True
+    user: str | None = Field(None, min_length=1)
+
+
+class _Alerts(_Table):
+    webhook: HttpUrl | None = None
+    email: list[EmailStr] = Field(default_factory=list)
+    group_s: float = Field(60.0, ge=0)
+    levels: list[Literal[ALERT_LEVELS]] = Field(default_factory=lambda: ["error", "warning"])
+    smtp: _Smtp | None = None
+
+    @model_validator(mode="after")
+    def _email_needs_smtp(self) -> _Alerts:
+        if self.email and self.smtp is None:
+            raise ValueError("email addresses need an [alerts.smtp] table (host, port, sender) to send through")
+        return self
+
+
 class _Dataset(_Table):
     name: str = Field(min_length=1)
     target: str = Field(min_length=1)
@@ -225,6 +284,7 @@ class _ParametersFile(_Table):
     model: _Model = Field(default_factory=_Model)
     label_check: _LabelCheck = Field(default_factory=_LabelCheck)
     promotion: _Promotion = Field(default_factory=_Promotion)
+    alerts: _Alerts | None = None
 
 
 def _explain(error: dict[str, Any], known: dict[str, Any]) -> str:
@@ -247,7 +307,8 @@ def _explain(error: dict[str, Any], known: dict[str, Any]) -> str:
 
 def _known_keys(annotation: Any) -> dict[str, Any]:
     """The keys a table accepts (for "did you mean"), nested tables as dicts."""
-    fields = getattr(annotation, "model_fields", None) or {}
+    models = [a for a in (annotation, *typing.get_args(annotation)) if hasattr(a, "model_fields")]  # T | None
+    fields = models[0].model_fields if models else {}
     return {name: _known_keys(info.annotation) for name, info in fields.items()}
 
 
@@ -290,4 +351,18 @@ def load_config(path: Path) -> PipelineConfig:
         label_alpha=parsed.label_check.alpha,
         label_min_excess=parsed.label_check.min_excess,
         label_min_rows=parsed.label_check.min_rows,
+        alerts=_alerts(parsed.alerts),
+    )
+
+
+def _alerts(table: _Alerts | None) -> Alerts | None:
+    if table is None:
+        return None
+    smtp = table.smtp
+    return Alerts(
+        webhook=None if table.webhook is None else str(table.webhook),
+        email=tuple(table.email),
+        group_s=table.group_s,
+        levels=tuple(table.levels),
+        smtp=None if smtp is None else Smtp(smtp.host, smtp.port, smtp.sender, smtp.starttls, smtp.user),
     )

@@ -34,6 +34,11 @@ class StageResult:
     def log_lines(self) -> list[str]:
         return []
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """What people are told about this result, beside rejections: each with ``kind``,
+        ``level``, ``what``, ``why`` and the ``versions`` or ``link`` it concerns."""
+        return []
+
 
 def where_each_went(quarantined: list[dict[str, Any]]) -> str:
     """``file -> quarantine/<id>: reason`` for each rejection, for a failure message."""

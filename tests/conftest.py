@@ -42,6 +42,7 @@ SLOWEST_FIRST = [
     "test_browser_e2e",
     "test_e2e",
     "test_cluster_e2e",
+    "test_alerts_e2e",
     "test_dataset_e2e",
     "test_dag_runs",
     "test_validation",

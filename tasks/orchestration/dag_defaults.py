@@ -8,6 +8,13 @@ from typing import Any
 from tasks.config import Settings
 from tasks.orchestration.assets import chain_assets
 
+
+def _alert_task_failed(context: dict[str, Any]) -> None:
+    from tasks.orchestration.alerting import alert_task_failed
+
+    alert_task_failed(context)
+
+
 # One run at a time (runs work from the stored data, so a second concurrent run would race
 # the first), no backfill, retries with backoff.
 DAG_SETTINGS: dict[str, Any] = {
@@ -19,6 +26,7 @@ DAG_SETTINGS: dict[str, Any] = {
         "retry_delay": timedelta(seconds=10),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=5),
+        "on_failure_callback": _alert_task_failed,  # after the last retry only (3.3 calls retries' own callback)
     },
 }
 

@@ -15,6 +15,7 @@ from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from tasks.config import Settings
+from tasks.orchestration.alerting import AlreadyReported, alert_rejections, alert_result
 from tasks.orchestration.assets import QUARANTINED, chain_assets
 from tasks.results import StageResult
 from tasks.store import part_uri
@@ -42,8 +43,10 @@ def emit(context: dict[str, Any], result: StageResult, outlet: Asset | None = No
     if rejections:
         # A failing task emits no asset events: ``record_rejections`` posts them from this.
         context["ti"].xcom_push(key=REJECTIONS_XCOM, value=rejections)
+        alert_rejections(context, rejections)
+    alert_result(result)
     if failure := result.failure():
-        raise AirflowFailException(failure)
+        raise (AlreadyReported if rejections else AirflowFailException)(failure)
     for r in rejections:
         context["outlet_events"][QUARANTINED].add(chain_assets().quarantine, extra=r)
     if outlet is not None:
@@ -69,11 +72,11 @@ def storage_errors_retried() -> Iterator[None]:
 def fail_the_run(rejected: int) -> None:
     """After ``record_rejections``: a run that let nothing through must not look green."""
     if not rejected:
-        raise AirflowFailException(
+        raise AlreadyReported(
             "nothing was rejected: the task before failed on something other than the data "
             "(storage unreachable, or a bug): its log says what; nothing downstream runs"
         )
-    raise AirflowFailException(f"{rejected} rejected file(s) and nothing let through: see the 'quarantine' asset's events")
+    raise AlreadyReported(f"{rejected} rejected file(s) and nothing let through: see the 'quarantine' asset's events")
 
 
 def record_rejections(context: dict[str, Any], rejecting_task_id: str) -> int:

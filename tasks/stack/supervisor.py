@@ -67,6 +67,7 @@ CELERY_WORKERS = {
     for i in (1, 2)
 }
 SCORING_SERVER = "scoring-server"  # the champion online (``pipeline serve``), supervised like the rest
+ALERT_DELIVERER = "alert-deliverer"  # ``pipeline alerts deliver``, when the parameters file has [alerts]
 UVICORN = {"api-server", SCORING_SERVER}  # stopped with SIGINT twice (see stop())
 PRELOADING = {"scheduler", *CELERY_WORKERS}  # task processes are forked from these
 # These stop children of their own (trigger runner, DAG parsers, tasks): see tasks.orchestration.child_exit
@@ -93,6 +94,7 @@ class Stack:
     profile: str = "local"
     ports: dict[str, int] = field(default_factory=dict)  # cluster: postgres, redis, s3
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))  # the children's, before ours
+    alerts: bool = False  # run the alert deliverer
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     services: list[Server] = field(default_factory=list)
     watchdog: subprocess.Popen | None = None
@@ -105,6 +107,7 @@ class Stack:
         self.components = {
             **COMPONENTS,
             SCORING_SERVER: ["serve", "--port", str(self.serve_port)],
+            **({ALERT_DELIVERER: ["alerts", "deliver"]} if self.alerts else {}),
             **(CELERY_WORKERS if self.profile == "cluster" else {}),
         }
         self.env = airflow_env(self.home, self.port, self.data_url, base=self.base_env)
@@ -122,7 +125,7 @@ class Stack:
 
     def _airflow(self, name: str) -> list[str]:
         args = self.components[name]
-        if name == SCORING_SERVER:
+        if name in (SCORING_SERVER, ALERT_DELIVERER):
             return [sys.executable, "-m", "tasks.cli", *args]
         if name in SUPERVISING:
             preload = ["--preload"] if name in PRELOADING else []
@@ -383,7 +386,10 @@ def run_foreground(cluster: bool = False) -> int:
         return 1
     try:
         settings = Settings.from_env()
-        dataset = load_config(settings.config_file).dataset
+        config = load_config(settings.config_file)
+        dataset = config.dataset
+        if config.alerts is not None:
+            config.alerts.smtp_password()  # refused now, naming the variable, not at the first alert
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -395,6 +401,7 @@ def run_foreground(cluster: bool = False) -> int:
         profile="cluster" if cluster else "local",
         ports=_cluster_ports(),
         base_env={**os.environ, "PIPELINE_CONFIG": str(settings.config_file)},  # absolute: components run elsewhere
+        alerts=config.alerts is not None,
     )
     stopping = _stop_on_signals()
     started = time.monotonic()

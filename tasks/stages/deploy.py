@@ -48,6 +48,22 @@ class DeployResult(StageResult):
     def summary(self) -> dict[str, Any]:
         return self.event_extra() or {"live": self.already_live}
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """A new champion live (the first of a data root says so)."""
+        if not self.deployed:
+            return []
+        d = self.deployed
+        was = f"replacing {d['previous']}" if d["previous"] else "the first champion of this data root"
+        return [
+            {
+                "kind": "promoted",
+                "level": "info",
+                "what": f"{d['version']} is the champion, live in the scoring server ({was})",
+                "why": d.get("promoted_because", ""),
+                "versions": [v for v in (d["version"], d["previous"]) if v],
+            }
+        ]
+
     def log_lines(self) -> list[str]:
         if not self.deployed:
             return []
@@ -82,6 +98,7 @@ def deploy_champion(store: Store, server_url: str) -> DeployResult:
         "live_since": answer["live_since"],
         "previous": answer.get("previous") or (live or {}).get("version"),
         "server": server_url,
+        "promoted_because": (store.registry.evaluation(version) or {}).get("reason", ""),
     }
     store.deployments.record(deployed)
     return DeployResult(deployed=deployed)

@@ -51,6 +51,20 @@ class EvaluationResult(StageResult):
     def log_lines(self) -> list[str]:
         return [f"{m['version']}: {m['decision']} - {m['reason']}" for m in self.judged]
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """A refused challenger (a promotion is told once it is live, by deploy)."""
+        return [
+            {
+                "kind": "refused",
+                "level": "info",
+                "what": f"{m['version']} was not promoted",
+                "why": m["reason"],
+                "versions": [m["version"]],
+            }
+            for m in self.judged
+            if m["decision"] != "promoted"
+        ]
+
 
 def decide(challenger: float, champion: float | None, *, metric: str, tolerance: float) -> tuple[bool, str]:
     """Promotion rule: not worse than the champion on ``metric``, within ``tolerance``."""

@@ -13,6 +13,7 @@ on both backends, one part per kind of data:
     scoring/inbox/ claimed/ Inbox          unlabelled drops to score, and their claims
     predictions/<id>/       Predictions    each scored file: its rows with predictions, summary
     resumes/<kind>/         Resumes        work a failed run left behind, rung for once
+    alerts/                 AlertLog       events people are told about, messages and their delivery
     dataset.json            DatasetRecord  which data set (name, schema) the root holds
     launcher.json           LauncherRecord which launcher runs on the root (while one does)
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import DEFAULT_SETTLE_S
+from tasks.store.alert_log import AlertLog
 from tasks.store.backend import Backend, open_backend
 from tasks.store.batches import Batches
 from tasks.store.dataset_record import DatasetRecord
@@ -93,6 +95,7 @@ class Store:
         self.scoring_inbox = Inbox(backend, settle_s=inbox_settle_s, folder=SCORING_INBOX, claimed=SCORING_CLAIMED)
         self.predictions = Predictions(backend)
         self.resumes = Resumes(backend)
+        self.alerts = AlertLog(backend)
 
     @property
     def url(self) -> str:
