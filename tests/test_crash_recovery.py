@@ -8,6 +8,7 @@ if nothing had happened: every file in exactly one place, nothing duplicated or 
 from __future__ import annotations
 
 import fnmatch
+from pathlib import Path
 
 import pytest
 from conftest import CONFIG_FILE, csv_bytes, everything, iris_sample
@@ -169,3 +170,25 @@ def test_debris_of_failed_writes_is_cleaned_by_the_next_ingest_and_never_listed(
     assert not any(k.startswith("models/v0007") for k in keys) and store.backend.children("models") == []
     (q,) = result.quarantined  # the pending claim's attempt was completed, not removed
     assert q["quarantine_id"] == claim.claim_id and store.quarantine.reason(claim.claim_id) is not None
+
+
+def test_the_temp_files_of_writes_a_killed_process_left_are_removed_but_not_a_droppers(store):
+    """A process killed mid-write leaves ``.<name>.<random>.tmp`` beside the target (local
+    folders only); the launcher removes them before Airflow starts. An inbox's temp files
+    belong to the dropper's copy tool and stay."""
+    if not store.backend.can_rename:
+        assert store.remove_interrupted_writes() == []  # object storage writes whole objects
+        return
+    root = Path(store.backend.path(""))
+    left = [root / ".probes" / ".7d4a40cd67cb.sst6onqb.tmp", root / "raw" / "b-1" / ".data.parquet.x1y2z3a4.tmp"]
+    theirs = [root / "inbox" / ".upload.csv.abcdefgh.tmp", root / "scoring" / "inbox" / ".x.csv.abcdefgh.tmp"]
+    for path in [*left, *theirs]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    store.backend.write_json("raw/b-1/manifest.json", {"kept": True})
+    assert sorted(store.remove_interrupted_writes()) == [
+        ".probes/.7d4a40cd67cb.sst6onqb.tmp",
+        "raw/b-1/.data.parquet.x1y2z3a4.tmp",
+    ]
+    assert not any(p.exists() for p in left) and all(p.exists() for p in theirs)
+    assert store.backend.read_json("raw/b-1/manifest.json") == {"kept": True}

@@ -480,6 +480,8 @@ def _claim_data_root(stack: Stack, data_url: str, dataset, config_file: Path):
     store.backend.check_exclusive_create()
     store.dataset.bind(dataset.identity(), described_by=str(config_file))
     store.launcher.claim(url=stack.url, home=str(stack.home))  # one stack per data root
+    if removed := store.remove_interrupted_writes():  # a killed stack's half-written files
+        print(f"Removed {len(removed)} half-written file(s) a stopped stack left: {', '.join(removed[:5])}", flush=True)
     return store
 
 

@@ -25,6 +25,7 @@ and never build a path themselves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ LEFT_BEHIND = (
     "undeployed_champion",  # the champion, not what the scoring server was confirmed to serve
     "scoring_claims",  # claimed scoring drops not scored
 )
+INTERRUPTED_WRITE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # the local writer's temp names (mkstemp)
 LOW_SPACE_BYTES = 1 << 20  # below this a local data root is full (a batch needs more)
 
 
@@ -154,6 +156,23 @@ class Store:
         for version in self.registry.abandoned(abandoned_after_s):
             self.registry.remove_abandoned(version)
             removed.append(f"models/{version}")
+        return removed
+
+    def remove_interrupted_writes(self) -> list[str]:
+        """Remove the temp files of local writes a killed process never finished (``.<name>.<random>.tmp``
+        beside their target; the inbox folders are left alone: their temps are the droppers'). Only
+        safe while nothing writes: the launcher calls it once it holds the data root, before
+        Airflow starts. Object storage writes whole objects: nothing to remove. Returns the keys."""
+        if not self.backend.can_rename:
+            return []
+        mine = [PART_FOLDERS["inbox"], PART_FOLDERS["scoring_inbox"]]
+        removed = [
+            key
+            for key in self.backend.walk_files("")
+            if INTERRUPTED_WRITE.match(key.rsplit("/", 1)[-1]) and not any(key.startswith(f"{f}/") for f in mine)
+        ]
+        for key in removed:
+            self.backend.delete(key)
         return removed
 
     def clean_scoring_debris(self) -> list[str]:
