@@ -164,3 +164,24 @@ def test_the_pipeline_page_shows_what_is_live_and_scoring_jobs_with_names_as_tex
     status = client.get("/api/status").json()
     assert status["live"]["version"] == "v0001" and status["scoring"]["recent"][0]["file"] == hostile
     assert status["scoring"]["recent"][0]["rows"] == 12
+
+
+def test_the_pipeline_page_lists_recent_alerts_with_their_delivery_as_text(client, store):
+    from tasks.alerts.messages import compose
+
+    hostile = "<img src=x onerror=alert(1)>.csv"
+    message = compose("quarantine", "warning", "iris", [{"what": f"{hostile} quarantined", "files": [hostile]}])
+    message.update(
+        id="20261206T000000.000000-quarantine",
+        made_at="2026-12-06T00:00:00.000+00:00",
+        channels={
+            "webhook": {"state": "retrying", "attempts": 2, "last_error": "webhook: HTTP 503: <b>down</b>"},
+            "email": {"state": "delivered", "attempts": 1},
+        },
+    )
+    store.alerts.save_message(message)
+    page = client.get("/")
+    assert page.status_code == 200 and '<h2 id="alerts">Alerts</h2>' in page.text
+    assert "webhook: retrying (2 tries: webhook: HTTP 503: &lt;b&gt;down&lt;/b&gt;); email: delivered" in page.text
+    assert "<img src=x" not in page.text
+    assert client.get("/api/status").json()["alerts"][0]["channels"]["email"]["state"] == "delivered"

@@ -64,6 +64,9 @@ def scoring_state(store: Store) -> dict[str, Any]:
     }
 
 
+RECENT_ALERTS = 20
+
+
 def overview(store: Store) -> dict[str, Any]:
     quarantine = store.quarantine.entries()[::-1]  # newest first
     return {
@@ -81,4 +84,8 @@ def overview(store: Store) -> dict[str, Any]:
         "inbox": inbox_state(store),
         "live": store.deployments.live(),
         "scoring": scoring_state(store),
+        "alerts": [
+            {k: m.get(k) for k in ("made_at", "level", "event", "subject", "channels", "not_sent")}
+            for m in store.alerts.messages(newest=RECENT_ALERTS)[::-1]
+        ],
     }

@@ -113,6 +113,27 @@ def _scoring_table(scoring: dict[str, Any]) -> str:
     )
 
 
+def _alerts_table(alerts: list[dict[str, Any]]) -> str:
+    if not alerts:
+        return '<p class="muted">No alerts (an [alerts] table in the parameters file turns them on).</p>'
+
+    def delivery(a: dict[str, Any]) -> str:
+        if not a["channels"]:
+            return a.get("not_sent") or "not sent"
+        return "; ".join(
+            f"{name}: {s['state']}"
+            + (f" ({s['attempts']} tries: {s.get('last_error', '')})" if s["state"] != "delivered" else "")
+            for name, s in a["channels"].items()
+        )
+
+    body = [
+        f"<tr><td>{escape(a['made_at'] or '')}</td><td>{escape(a['level'] or '')}</td><td>{escape(a['subject'] or '')}</td>"
+        f"<td>{escape(delivery(a))}</td></tr>"
+        for a in alerts
+    ]
+    return "<table><tr><th>when</th><th>level</th><th>message</th><th>delivery</th></tr>" + "".join(body) + "</table>"
+
+
 def index_page(state: dict[str, Any]) -> str:
     champion = state["champion"]
     inbox = state["inbox"]
@@ -140,6 +161,8 @@ def index_page(state: dict[str, Any]) -> str:
 {_scoring_table(state.get("scoring") or {"waiting": [], "claimed": [], "recent": []})}
 <h2 id="quarantine">Quarantine</h2>
 {_quarantine_table(state["quarantine"])}
+<h2 id="alerts">Alerts</h2>
+{_alerts_table(state.get("alerts") or [])}
 </body></html>"""
 
 
