@@ -250,32 +250,6 @@ def quarantine(as_json: bool) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _alert_rows(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What ``pipeline alerts`` shows and ``--json`` gives: each message with its channels' state."""
-    return [
-        {
-            "made_at": m["made_at"],
-            "level": m["level"],
-            "event": m["event"],
-            "count": m["count"],
-            "subject": m["subject"],
-            "channels": m.get("channels", {}),
-            **({"not_sent": m["not_sent"]} if m.get("not_sent") else {}),
-        }
-        for m in messages
-    ]
-
-
-def _delivery(channels: dict[str, dict[str, Any]]) -> str:
-    if not channels:
-        return "not sent"
-    return ", ".join(
-        f"{name}: {s['state']}"
-        + (f" ({s['attempts']} tries: {one_line(s.get('last_error', ''))[:80]})" if s["state"] != "delivered" else "")
-        for name, s in channels.items()
-    )
-
-
 @main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a list of JSON objects instead of a table.")
 @click.option("--last", default=20, show_default=True, help="How many recent alerts.")
@@ -284,14 +258,16 @@ def alerts(ctx: click.Context, as_json: bool, last: int) -> None:
     """Recent alerts and each channel's delivery state (pipeline alerts test: a test message)."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = _alert_rows(Target.find().store().alerts.messages(newest=last))[::-1]
+    from tasks.ui.alerts import delivery_line, message_summary
+
+    rows = [message_summary(m) for m in Target.find().store().alerts.messages(newest=last)[::-1]]
     if as_json:
         print_json(rows)
         return
     if not rows:
         click.echo("No alerts yet.")
     for row in rows:
-        click.echo(f"{row['made_at']}  {row['level']:<7}  {one_line(row['subject'])}\n    {_delivery(row['channels'])}")
+        click.echo(f"{row['made_at']}  {row['level']:<7}  {one_line(row['subject'])}\n    {delivery_line(row)}")
 
 
 @alerts.command("test")

@@ -32,13 +32,24 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+DONE = ("delivered", "gave_up")  # channel states that need no more tries
+
+
+def _undelivered(message: dict[str, Any]) -> bool:
+    return any(state["state"] not in DONE for state in message.get("channels", {}).values())
+
+
 class Deliverer:
     def __init__(self, store, alerts: Alerts, channels: list, dataset: str, clock=_now):
         self.store, self.alerts, self.channels, self.dataset, self.clock = store, alerts, channels, dataset, clock
         self.done: set[str] = set()  # event ids already in a message
         self.pending: dict[str, list[dict[str, Any]]] = {}  # kind -> events waiting for their window
         self.last_sent: dict[str, datetime] = {}  # kind -> when its last message was made
-        self.unsaved: list[dict[str, Any]] = []  # messages storage could not take yet
+        # This process alone writes messages, so it keeps the ones a channel still waits for
+        # (read once at start) and those changed since they were saved, instead of reading
+        # them back every pass.
+        self.open: dict[str, dict[str, Any]] = {}
+        self.unsaved: dict[str, dict[str, Any]] = {}  # kept until storage takes them
         self.storage_down: str | None = None
         self.loaded = False
 
@@ -59,13 +70,17 @@ class Deliverer:
                 continue
             events = self.pending.pop(kind)
             self._new_message(kind, events[0]["level"], events, now)
+        self._save_unsaved()  # a message is kept before it is sent
         self._deliver_due(now)
+        self._save_unsaved()
 
     def _load(self) -> None:
         for message in self.store.alerts.messages():
             self.done.update(message.get("event_ids", []))
             made = datetime.fromisoformat(message["made_at"])
             self.last_sent[message["event"]] = max(made, self.last_sent.get(message["event"], made))
+            if _undelivered(message):
+                self.open[message["id"]] = message
         self.loaded = True
 
     def _read_new_events(self) -> None:
@@ -81,7 +96,7 @@ class Deliverer:
         return last is not None and now < last + timedelta(seconds=self.alerts.group_s)
 
     # -- messages ----------------------------------------------------------------
-    def _new_message(self, kind: str, level: str, events: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    def _new_message(self, kind: str, level: str, events: list[dict[str, Any]], now: datetime) -> None:
         message = {
             "id": self.store.alerts.message_id(kind, now),
             "made_at": now.isoformat(timespec="milliseconds"),
@@ -97,17 +112,17 @@ class Deliverer:
             message["not_sent"] = f"level '{level}' is not in [alerts] levels {list(self.alerts.levels)}"
         self.last_sent[kind] = now
         self.done.update(message["event_ids"])
-        self.unsaved.append(message)
-        self._save_unsaved()
-        return message
+        self.unsaved[message["id"]] = message
+        if _undelivered(message):
+            self.open[message["id"]] = message
 
     def _save_unsaved(self) -> None:
-        while self.unsaved:
+        for message_id, message in list(self.unsaved.items()):
             try:
-                self.store.alerts.save_message(self.unsaved[0])
+                self.store.alerts.save_message(message)
             except StorageUnavailable:
                 return  # kept in memory, saved once storage is back
-            self.unsaved.pop(0)
+            del self.unsaved[message_id]
 
     def _storage_failed(self, problem: str) -> None:
         if self.storage_down is None:
@@ -132,28 +147,16 @@ class Deliverer:
 
     # -- delivery ----------------------------------------------------------------
     def _deliver_due(self, now: datetime) -> None:
-        """Every channel of every recent message that is due: try it once."""
-        try:
-            saved = self.store.alerts.messages(newest=200)
-        except StorageUnavailable:
-            saved = []
-        by_id = {m["id"]: m for m in saved}
-        by_id.update({m["id"]: m for m in self.unsaved})
-        for message in by_id.values():
-            changed = False
+        """Every channel of every message a channel still waits for, when due: try it once."""
+        for message_id, message in list(self.open.items()):
             for channel in self.channels:
-                state = message.get("channels", {}).get(channel.name)
-                if state is None or state["state"] in ("delivered", "gave_up"):
-                    continue
-                if now < datetime.fromisoformat(state["next_at"]):
+                state = message["channels"].get(channel.name)
+                if state is None or state["state"] in DONE or now < datetime.fromisoformat(state["next_at"]):
                     continue
                 self._try(channel, message, state, now)
-                changed = True
-            if changed and message not in self.unsaved:
-                try:
-                    self.store.alerts.save_message(message)
-                except StorageUnavailable:
-                    self.unsaved.append(message)
+                self.unsaved[message_id] = message
+            if not _undelivered(message):
+                del self.open[message_id]
 
     def _try(self, channel, message: dict[str, Any], state: dict[str, Any], now: datetime) -> None:
         state["attempts"] += 1

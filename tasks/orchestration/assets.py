@@ -94,7 +94,10 @@ def chain_assets(settings: Settings | None = None) -> ChainAssets:
 
 @cache
 def _chain_assets(data_url: str, inbox_queue: str | None, settle_s: float) -> ChainAssets:
-    def asset(name: str, what: str, **kwargs) -> Asset:
+    def asset(name: str, what: str, resumes: str | None = None, **kwargs) -> Asset:
+        """``resumes``: the kind of left-behind work its stage is rung again for."""
+        if resumes:
+            kwargs["watchers"] = [*kwargs.get("watchers", []), resume_watcher(data_url, resumes)]
         return Asset(name=name, uri=part_uri(data_url, name), extra={"what": what}, **kwargs)
 
     return ChainAssets(
@@ -103,26 +106,10 @@ def _chain_assets(data_url: str, inbox_queue: str | None, settle_s: float) -> Ch
             "drop zone: labelled CSVs dropped here start the pipeline",
             watchers=inbox_watchers(data_url, inbox_queue, settle_s),
         ),
-        raw=asset(
-            "raw",
-            "immutable, content-hashed batches of accepted drops",
-            watchers=[resume_watcher(data_url, "unvalidated_batches")],
-        ),
-        features=asset(
-            "features",
-            "train/test split of every validated batch",
-            watchers=[resume_watcher(data_url, "untrained_features")],
-        ),
-        model=asset(
-            "model",
-            "versioned scikit-learn pipelines and the champion pointer",
-            watchers=[resume_watcher(data_url, "unevaluated_model")],
-        ),
-        metrics=asset(
-            "metrics",
-            "evaluation reports; latest/report.html is the newest",
-            watchers=[resume_watcher(data_url, "undeployed_champion")],
-        ),
+        raw=asset("raw", "immutable, content-hashed batches of accepted drops", resumes="unvalidated_batches"),
+        features=asset("features", "train/test split of every validated batch", resumes="untrained_features"),
+        model=asset("model", "versioned scikit-learn pipelines and the champion pointer", resumes="unevaluated_model"),
+        metrics=asset("metrics", "evaluation reports; latest/report.html is the newest", resumes="undeployed_champion"),
         deployment=asset("deployment", "the champion live in the scoring server: version, since when, the one before"),
         scoring_inbox=asset(
             "scoring_inbox",

@@ -61,10 +61,3 @@ class AlertLog(StorePart):
     @staticmethod
     def message_id(kind: str, now: datetime | None = None) -> str:
         return f"{_stamp(now or datetime.now(UTC))}-{kind}"
-
-    def forget(self, *, event_ids: list[str], message_ids: list[str]) -> None:
-        """Remove old events and messages (retention)."""
-        for event_id in event_ids:
-            self.backend.delete(f"{EVENTS}/{event_id}.json")
-        for message_id in message_ids:
-            self.backend.delete(f"{MESSAGES}/{message_id}.json")

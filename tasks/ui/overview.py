@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tasks.store import Store
+from tasks.ui.alerts import message_summary
 
 
 def model_rows(store: Store) -> list[dict[str, Any]]:
@@ -84,8 +85,5 @@ def overview(store: Store) -> dict[str, Any]:
         "inbox": inbox_state(store),
         "live": store.deployments.live(),
         "scoring": scoring_state(store),
-        "alerts": [
-            {k: m.get(k) for k in ("made_at", "level", "event", "subject", "channels", "not_sent")}
-            for m in store.alerts.messages(newest=RECENT_ALERTS)[::-1]
-        ],
+        "alerts": [message_summary(m) for m in store.alerts.messages(newest=RECENT_ALERTS)[::-1]],
     }

@@ -9,6 +9,8 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from tasks.ui.alerts import delivery_line
+
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
@@ -116,19 +118,9 @@ def _scoring_table(scoring: dict[str, Any]) -> str:
 def _alerts_table(alerts: list[dict[str, Any]]) -> str:
     if not alerts:
         return '<p class="muted">No alerts (an [alerts] table in the parameters file turns them on).</p>'
-
-    def delivery(a: dict[str, Any]) -> str:
-        if not a["channels"]:
-            return a.get("not_sent") or "not sent"
-        return "; ".join(
-            f"{name}: {s['state']}"
-            + (f" ({s['attempts']} tries: {s.get('last_error', '')})" if s["state"] != "delivered" else "")
-            for name, s in a["channels"].items()
-        )
-
     body = [
         f"<tr><td>{escape(a['made_at'] or '')}</td><td>{escape(a['level'] or '')}</td><td>{escape(a['subject'] or '')}</td>"
-        f"<td>{escape(delivery(a))}</td></tr>"
+        f"<td>{escape(delivery_line(a))}</td></tr>"
         for a in alerts
     ]
     return "<table><tr><th>when</th><th>level</th><th>message</th><th>delivery</th></tr>" + "".join(body) + "</table>"
