@@ -88,15 +88,18 @@ class Bench:
 
 
 @contextmanager
-def running_stack(backend: str = "local", extra_dags: list[Path] = (), prepare: Any = None) -> Iterator[Bench]:
+def running_stack(
+    backend: str = "local", extra_dags: list[Path] = (), prepare: Any = None, env: dict[str, str] | None = None
+) -> Iterator[Bench]:
     """Start the real stack with `make run` (``local``: data in a folder; ``s3``: on a bucket of
     a moto S3 server started here) or `make cluster` (Celery, PostgreSQL, Redis, its own S3) in
     a temp folder, through the same harness as the end-to-end tests; always stop everything.
     ``extra_dags``: DAG files served beside the project's (a copy of ``dags/`` plus these).
-    ``prepare``: called with the (local) data URL before the stack starts, to fill it."""
+    ``prepare``: called with the (local) data URL before the stack starts, to fill it.
+    ``env``: more settings for the stack (a parameters file, a password)."""
     root = Path(tempfile.mkdtemp(prefix="bench-"))
     root.chmod(0o711)  # the cluster's PostgreSQL runs as the postgres user
-    env: dict[str, str] = {}
+    env = dict(env or {})
     moto = None
     saved = dict(os.environ)
     try:

@@ -30,6 +30,7 @@ SCRIPTS = [
     ["burst.py"],
     ["stop.py"],
     ["serving.py"],
+    ["alerts.py"],
 ]
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from typing import Any
 
 # Written by Airflow's SimpleAuthManager into the Airflow home on first start.
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
+# The answers of providers-standard's ApprovalOperator (tests/test_approvals.py checks they match).
+APPROVE, REJECT = "Approve", "Reject"
 
 
 class ApiClient:
@@ -60,6 +62,15 @@ class ApiClient:
 
     def post(self, path: str, body: Any) -> Any:
         return self._request("POST", path, body)
+
+    def answer_approval(self, asked: dict[str, Any], approve: bool, reason: str) -> dict[str, Any]:
+        """Answer the Required Action at ``asked`` (dag_id, run_id, task_id, map_index), as
+        the UI does; HTTPError 409 when it was answered already."""
+        path = (
+            f"/api/v2/dags/{asked['dag_id']}/dagRuns/{asked['run_id']}/taskInstances/"
+            f"{asked['task_id']}/{asked['map_index']}/hitlDetails"
+        )
+        return self.patch(path, {"chosen_options": [APPROVE if approve else REJECT], "params_input": {"reason": reason}})
 
     def asset_id(self, name: str) -> int:
         assets = self.get(f"/api/v2/assets?name_pattern={name}&limit=100")["assets"]

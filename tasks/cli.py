@@ -155,6 +155,7 @@ def dataset(sample: Path, target: str, out: Path, name: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 def status(as_json: bool) -> None:
     """The pipeline at a glance: champion, what is live, newest model, inbox, scoring, quarantine, Airflow's runs."""
+    from tasks.ui.approvals import decision_line, waiting_line
     from tasks.ui.overview import overview
 
     target = Target.find()
@@ -179,7 +180,10 @@ def status(as_json: bool) -> None:
         {"what": "data set", "value": (state["dataset"] or {}).get("name", "none yet (recorded on first use)")},
         {
             "what": "champion",
-            "value": f"{champion['version']} (promoted {champion.get('promoted_at', '?')})" if champion else "none yet",
+            "value": f"{champion['version']} (promoted {champion.get('promoted_at', '?')}"
+            + (f", approved by {a['by']} ({a['how']}) at {a['at']})" if (a := champion.get("approval")) else ")")
+            if champion
+            else "none yet",
         },
         {
             "what": "live",
@@ -219,6 +223,14 @@ def status(as_json: bool) -> None:
                 if state["scoring"]["recent"]
                 else ""
             ),
+        },
+        {
+            "what": "approvals",
+            "value": "; ".join(
+                [f"waiting: {waiting_line(e)} (pipeline approve {e['version']})" for e in state["approvals"]["waiting"]]
+                + [f"last decision: {decision_line(e)}" for e in state["approvals"]["decided"][:1]]
+            )
+            or "none",
         },
         {"what": "airflow", "value": airflow["url"] if airflow["running"] else f"not running at {airflow['url']} (pipeline run)"},
     ]
@@ -317,6 +329,86 @@ def alerts_deliver() -> None:
     deliverer = Deliverer(target.store(), config.alerts, channels_for(config.alerts, target.env), config.dataset.name)
     click.echo(f"Delivering alerts to {', '.join(c.name for c in deliverer.channels) or 'no channel'}")
     run_forever(deliverer, stop=lambda: stopping["now"])
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a list of JSON objects (each with its version) instead of lines.")
+def approvals(as_json: bool) -> None:
+    """Models waiting for a person's yes: version, metrics against the champion, report link."""
+    from tasks.ui.approvals import waiting_line
+
+    target = Target.find()
+    waiting = target.store().approvals.waiting()
+    for entry in waiting:
+        entry["report"] = f"{target.api.base_url}/pipeline/reports/{entry['version']}"
+    if as_json:
+        print_json(waiting)
+        return
+    if not waiting:
+        click.echo("No model awaits approval.")
+    for entry in waiting:
+        click.echo(
+            f"{one_line(waiting_line(entry))}\n    report: {entry['report']}\n"
+            f"    pipeline approve {entry['version']}  |  pipeline reject {entry['version']} --reason TEXT"
+        )
+
+
+APPROVAL_RECORDED_WITHIN_S = 60.0  # the task resumes and records the answer (scheduler, then a worker)
+
+
+def _answer(version: str, approve: bool, reason: str) -> None:
+    """Answer the Required Action holding ``version``, then wait for the pipeline to record it."""
+    import time
+    import urllib.error
+
+    from tasks.ui.approvals import decision_line
+
+    target = Target.find()
+    store = target.store()
+    entry = store.approvals.entry(version)
+    if entry is None:
+        raise click.ClickException(f"{version} was never held for approval: pipeline approvals lists what waits")
+    if entry["decision"] is not None:
+        raise click.ClickException(f"already decided: {decision_line(entry)}")
+    if entry["asked"] is None:
+        raise click.ClickException(
+            f"{version} is not asked in Airflow yet (its evaluate run's ask_for_approval task starts within seconds): try again"
+        )
+    try:
+        target.api.answer_approval(entry["asked"], approve, reason)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 409:
+            raise click.ClickException(f"already decided: {version} was answered in Airflow before this answer") from None
+        raise click.ClickException(f"Airflow refused the answer for {version}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise click.ClickException(
+            f"Airflow is not reachable at {target.api.base_url} ({exc}): start it with pipeline run"
+        ) from None
+    deadline = time.monotonic() + APPROVAL_RECORDED_WITHIN_S
+    while time.monotonic() < deadline:
+        if (entry := store.approvals.entry(version)) and entry["decision"] is not None:
+            click.echo(decision_line(entry))
+            if entry["decision"]["decision"] == "approved":
+                click.echo(f"{version} becomes the champion and goes live next (pipeline status shows it).")
+            return
+        time.sleep(0.5)
+    click.echo(f"Answered in Airflow; the decision on {version} is recorded once its task resumes (pipeline approvals).")
+
+
+@main.command()
+@click.argument("version")
+@click.option("--reason", default="", help="Kept with the decision.")
+def approve(version: str, reason: str) -> None:
+    """Let VERSION (from pipeline approvals) become the champion and go live."""
+    _answer(version, True, reason)
+
+
+@main.command()
+@click.argument("version")
+@click.option("--reason", default="", help="Kept with the decision.")
+def reject(version: str, reason: str) -> None:
+    """Refuse VERSION (from pipeline approvals): the champion stays as it is."""
+    _answer(version, False, reason)
 
 
 @main.command()

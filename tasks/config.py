@@ -9,6 +9,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -188,6 +189,27 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """Whether a person says yes before a model goes live (``[deploy]``)."""
+
+    required: bool = False  # approval = "always"
+    timeout_s: float = 86400.0  # approval_timeout
+    on_timeout: str = "reject"  # what an unanswered request becomes: "reject" or "approve"
+
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_s(text: str) -> float:
+    """``90s``, ``30m``, ``24h``, ``2d`` in seconds; ValueError saying the form otherwise."""
+    match = DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a duration: write a positive number and a unit, like 90s, 30m, 24h or 2d")
+    return float(match.group(1)) * DURATION_UNITS_S[match.group(2)]
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     dataset: Dataset | None = None  # always set by load_config
     test_size: float = 0.2
@@ -202,6 +224,7 @@ class PipelineConfig:
     label_min_excess: float = 0.2
     label_min_rows: int = 20
     alerts: Alerts | None = None  # no [alerts] table: nobody is told
+    approval: Approval = Approval()  # [deploy]: no table, no approval (today's behaviour)
 
 
 class ConfigError(ValueError):
@@ -259,6 +282,18 @@ class _Alerts(_Table):
         return self
 
 
+class _Deploy(_Table):
+    approval: Literal["never", "always"] = "never"
+    approval_timeout: str = "24h"
+    on_timeout: Literal["reject", "approve"] = "reject"
+
+    @field_validator("approval_timeout")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        duration_s(value)
+        return value
+
+
 class _Dataset(_Table):
     name: str = Field(min_length=1)
     target: str = Field(min_length=1)
@@ -285,6 +320,7 @@ class _ParametersFile(_Table):
     label_check: _LabelCheck = Field(default_factory=_LabelCheck)
     promotion: _Promotion = Field(default_factory=_Promotion)
     alerts: _Alerts | None = None
+    deploy: _Deploy = Field(default_factory=_Deploy)
 
 
 def _explain(error: dict[str, Any], known: dict[str, Any]) -> str:
@@ -352,6 +388,11 @@ def load_config(path: Path) -> PipelineConfig:
         label_min_excess=parsed.label_check.min_excess,
         label_min_rows=parsed.label_check.min_rows,
         alerts=_alerts(parsed.alerts),
+        approval=Approval(
+            required=parsed.deploy.approval == "always",
+            timeout_s=duration_s(parsed.deploy.approval_timeout),
+            on_timeout=parsed.deploy.on_timeout,
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -71,3 +72,31 @@ def test_the_commands_read_the_running_stacks_data_and_s3_without_touching_the_e
     assert target.store().url == data_url and dict(os.environ) == before
     monkeypatch.setenv("PIPELINE_DATA_URL", str(tmp_path / "mine"))
     assert Target.find().store().url == str(tmp_path / "mine")  # data you name wins
+
+
+def _cli(url: str, home, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PIPELINE_DATA_URL": url, "AIRFLOW_HOME": str(home), "AIRFLOW_PORT": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "tasks.cli", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_answering_what_is_not_waiting_says_why_without_asking_airflow(tmp_path):
+    """Airflow is not even running (port 1): these answers come from the store alone."""
+    url, home = str(tmp_path / "data"), tmp_path / "home"
+    store = open_store(url)
+    store.approvals.request("v0001", {"requested_at": "t0", "metric": "f1_macro", "score": 0.9, "champion": None, "reason": "r"})
+    store.approvals.decide("v0001", {"decision": "approved", "how": "answered", "by": "ann", "at": "t1"})
+    store.approvals.request(
+        "v0002",
+        {"requested_at": "t2", "metric": "f1_macro", "score": 0.9, "champion": "v0001", "champion_score": 0.9, "reason": "r"},
+    )
+    twice = _cli(url, home, "reject", "v0001")
+    assert twice.returncode == 1 and "already decided: v0001 approved by ann (answered) at t1" in twice.stderr
+    never = _cli(url, home, "approve", "v0009")
+    assert never.returncode == 1 and "v0009 was never held for approval" in never.stderr
+    early = _cli(url, home, "approve", "v0002")
+    assert early.returncode == 1 and "not asked in Airflow yet" in early.stderr
+    listed = _cli(url, home, "approvals", "--json")
+    assert [e["version"] for e in json.loads(listed.stdout)] == ["v0002"]
+    assert "pipeline approve v0002" in _cli(url, home, "approvals").stdout

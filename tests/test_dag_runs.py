@@ -59,8 +59,9 @@ def chain_run(tmp_path_factory):
 def test_dag_test_run_succeeds(chain_run, dag_id):
     states, _ = chain_run
     assert states[dag_id]["run"] == "success", states[dag_id]
-    # The rejection tasks run only when the stage before them failed on bad input.
-    rejection_tasks = {"record_rejections", "fail_the_run"}
+    # The rejection tasks run only when the stage before them failed on bad input; the
+    # approval tasks only when [deploy] approval = "always" (not in the default parameters).
+    rejection_tasks = {"record_rejections", "fail_the_run", "ask_for_approval", "promote_approved"}
     assert {t: s for t, s in states[dag_id]["tasks"].items() if t not in rejection_tasks} == {
         t: "success" for t in states[dag_id]["tasks"] if t not in rejection_tasks
     }, states[dag_id]

@@ -81,7 +81,12 @@ def test_only_the_stages_that_reject_input_report_to_the_quarantine(dagbag):
 
 def test_dags_are_single_run_with_retries_and_ingest_also_runs_daily(dagbag):
     for dag in dagbag.dags.values():
-        assert dag.max_active_runs == 1 and not dag.catchup
+        if dag.dag_id == "evaluate":  # runs may wait for a person; the work in them runs one at a time
+            assert dag.max_active_runs > 1
+            assert {t.task_id for t in dag.tasks if t.max_active_tis_per_dag != 1} == {"ask_for_approval"}
+        else:
+            assert dag.max_active_runs == 1
+        assert not dag.catchup
         assert all(t.retries >= 1 and t.retry_exponential_backoff for t in dag.tasks)
     ingest = dagbag.dags["ingest"]
     assert type(ingest.timetable).__name__ == "AssetOrTimeSchedule"

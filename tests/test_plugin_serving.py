@@ -185,3 +185,36 @@ def test_the_pipeline_page_lists_recent_alerts_with_their_delivery_as_text(clien
     assert "webhook: retrying (2 tries: webhook: HTTP 503: &lt;b&gt;down&lt;/b&gt;); email: delivered" in page.text
     assert "<img src=x" not in page.text
     assert client.get("/api/status").json()["alerts"][0]["channels"]["email"]["state"] == "delivered"
+
+
+def test_the_pipeline_page_shows_what_awaits_approval_and_who_decided(client, store):
+    store.approvals.request(
+        "v0002",
+        {
+            "requested_at": "2026-12-06T01:00:00+00:00",
+            "metric": "f1_macro",
+            "score": 0.95,
+            "champion": "v0001",
+            "champion_score": 0.93,
+            "reason": "champion v0001 could not be loaded (<script>x</script>)",
+        },
+    )
+    store.approvals.request(
+        "v0001",
+        {
+            "requested_at": "t0",
+            "metric": "f1_macro",
+            "score": 0.93,
+            "champion": None,
+            "champion_score": None,
+            "reason": "first model",
+        },
+    )
+    store.approvals.decide("v0001", {"decision": "approved", "how": "answered", "by": "<b>ann</b>", "at": "t1", "reason": "ok"})
+    page = client.get("/")
+    assert page.status_code == 200 and '<h2 id="approvals">Approvals</h2>' in page.text
+    assert "waiting: v0002 (f1_macro 0.9500 vs champion v0001 0.9300) since 2026-12-06T01:00:00+00:00" in page.text
+    assert "pipeline approve v0002" in page.text and 'href="reports/v0002"' in page.text
+    assert "v0001 approved by &lt;b&gt;ann&lt;/b&gt; (answered) at t1: ok" in page.text and "<b>ann</b>" not in page.text
+    approvals = client.get("/api/status").json()["approvals"]
+    assert [e["version"] for e in approvals["waiting"]] == ["v0002"] and approvals["decided"][0]["decision"]["by"] == "<b>ann</b>"

@@ -100,6 +100,8 @@ def deploy_champion(store: Store, server_url: str) -> DeployResult:
         "server": server_url,
         "promoted_because": (store.registry.evaluation(version) or {}).get("reason", ""),
     }
+    if champion.get("approval"):  # who said yes, how and when ([deploy] approval = "always")
+        deployed["approval"] = champion["approval"]
     store.deployments.record(deployed)
     return DeployResult(deployed=deployed)
 

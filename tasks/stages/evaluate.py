@@ -23,6 +23,8 @@ from tasks.results import StageResult
 from tasks.store import Store
 from tasks.store.registry import ModelIntegrityError
 
+AWAITING_APPROVAL = "awaiting_approval"
+
 
 @dataclass
 class EvaluationResult(StageResult):
@@ -51,8 +53,14 @@ class EvaluationResult(StageResult):
     def log_lines(self) -> list[str]:
         return [f"{m['version']}: {m['decision']} - {m['reason']}" for m in self.judged]
 
+    def awaiting_approval(self) -> str | None:
+        """The version this evaluation holds for a person's yes (the newest; older are superseded)."""
+        held = [m["version"] for m in self.judged if m["decision"] == AWAITING_APPROVAL]
+        return held[-1] if held else None
+
     def alerts(self) -> list[dict[str, Any]]:
-        """A refused challenger (a promotion is told once it is live, by deploy)."""
+        """A refused challenger (a promotion is told once it is live, by deploy; a model
+        awaiting approval once Airflow asks for it)."""
         return [
             {
                 "kind": "refused",
@@ -62,7 +70,7 @@ class EvaluationResult(StageResult):
                 "versions": [m["version"]],
             }
             for m in self.judged
-            if m["decision"] != "promoted"
+            if m["decision"] == "rejected"
         ]
 
 
@@ -130,6 +138,7 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
     elif champion_note:
         reason = f"{champion_note}; {reason}"
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    held = promote and config.approval.required  # a person says yes first; the champion stays
     metrics = {
         "version": version,
         "dataset": dataset.name,
@@ -143,7 +152,7 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
         "primary_metric": config.metric,
         "challenger": challenger,
         "champion": None if champion_scores is None else {"version": champion_version, **champion_scores},
-        "decision": "promoted" if promote else "rejected",
+        "decision": AWAITING_APPROVAL if held else "promoted" if promote else "rejected",
         "reason": reason,
         "model": {k: card[k] for k in ("estimator", "params", "rows_used", "train_seconds", "sha256")},
     }
@@ -153,10 +162,48 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
     store.reports.publish(version, metrics, {"confusion_matrix.png": png, "report.html": render_report(metrics, png).encode()})
     # The pointer before the record: a crash in between re-judges the version (now its own
     # champion) and promotes it again, instead of leaving a promoted version that is not champion.
-    if promote:
+    if held:
+        hold_for_approval(store, metrics, config)
+    elif promote:
         store.registry.set_champion({"version": version, "promoted_at": now, config.metric: challenger[config.metric]})
     store.registry.record_evaluation(version, {k: metrics[k] for k in ("evaluated_at", "decision", "reason")})
     return metrics
+
+
+def hold_for_approval(store: Store, metrics: dict[str, Any], config: PipelineConfig) -> None:
+    """Ask for a person's yes on the challenger in ``metrics``; an older request still
+    waiting is superseded (rejected: the newer candidate is the one to decide on)."""
+    version, metric = metrics["version"], metrics["primary_metric"]
+    champion = metrics["champion"]
+    store.approvals.request(
+        version,
+        {
+            "requested_at": metrics["evaluated_at"],
+            "timeout_s": config.approval.timeout_s,
+            "on_timeout": config.approval.on_timeout,
+            "metric": metric,
+            "score": metrics["challenger"][metric],
+            "champion": None if champion is None else champion["version"],
+            "champion_score": None if champion is None else champion[metric],
+            "reason": metrics["reason"],
+        },
+    )
+    for older in store.approvals.waiting():
+        if older["version"] != version:
+            store.approvals.decide(
+                older["version"],
+                {
+                    "decision": "rejected",
+                    "how": "superseded",
+                    "by": "pipeline",
+                    "at": metrics["evaluated_at"],
+                    "reason": f"superseded by {version}, a newer candidate",
+                },
+            )
+            store.registry.record_evaluation(
+                older["version"],
+                {"evaluated_at": metrics["evaluated_at"], "decision": "rejected", "reason": f"superseded by {version}"},
+            )
 
 
 def confusion_matrix_png(matrix: np.ndarray, classes: list[str], *, title: str) -> bytes:

@@ -14,6 +14,7 @@ on both backends, one part per kind of data:
     predictions/<id>/       Predictions    each scored file: its rows with predictions, summary
     resumes/<kind>/         Resumes        work a failed run left behind, rung for once
     alerts/                 AlertLog       events people are told about, messages and their delivery
+    approvals/<version>/    Approvals      models waiting for a person's yes, and the decisions
     dataset.json            DatasetRecord  which data set (name, schema) the root holds
     launcher.json           LauncherRecord which launcher runs on the root (while one does)
 
@@ -32,6 +33,7 @@ from typing import Any
 
 from tasks.config import DEFAULT_SETTLE_S
 from tasks.store.alert_log import AlertLog
+from tasks.store.approvals import Approvals
 from tasks.store.backend import Backend, open_backend
 from tasks.store.batches import Batches
 from tasks.store.dataset_record import DatasetRecord
@@ -98,6 +100,7 @@ class Store:
         self.predictions = Predictions(backend)
         self.resumes = Resumes(backend)
         self.alerts = AlertLog(backend)
+        self.approvals = Approvals(backend)
 
     @property
     def url(self) -> str:

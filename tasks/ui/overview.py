@@ -16,6 +16,7 @@ def model_rows(store: Store) -> list[dict[str, Any]]:
     for version in store.registry.versions():
         card = store.registry.card(version)
         metrics = store.reports.metrics(version) or {}
+        judged = store.registry.evaluation(version) or {}  # moves on after an approval's answer
         metric = metrics.get("primary_metric")
         rows.append(
             {
@@ -25,8 +26,8 @@ def model_rows(store: Store) -> list[dict[str, Any]]:
                 "params": card.get("params", {}),
                 "rows_used": card.get("rows_used"),
                 "evaluated_at": metrics.get("evaluated_at"),
-                "decision": metrics.get("decision", "not evaluated yet"),
-                "reason": metrics.get("reason", ""),
+                "decision": judged.get("decision") or metrics.get("decision", "not evaluated yet"),
+                "reason": judged.get("reason") or metrics.get("reason", ""),
                 "metric": metric,
                 "score": metrics["challenger"][metric] if metric else None,
                 "champion_then": (metrics.get("champion") or {}).get("version"),
@@ -66,6 +67,12 @@ def scoring_state(store: Store) -> dict[str, Any]:
 
 
 RECENT_ALERTS = 20
+RECENT_DECISIONS = 10
+
+
+def approvals_state(store: Store) -> dict[str, Any]:
+    """Models waiting for a person's yes, and the newest decisions (who, how, when)."""
+    return {"waiting": store.approvals.waiting(), "decided": store.approvals.decided(RECENT_DECISIONS)}
 
 
 def overview(store: Store) -> dict[str, Any]:
@@ -85,5 +92,6 @@ def overview(store: Store) -> dict[str, Any]:
         "inbox": inbox_state(store),
         "live": store.deployments.live(),
         "scoring": scoring_state(store),
+        "approvals": approvals_state(store),
         "alerts": [message_summary(m) for m in store.alerts.messages(newest=RECENT_ALERTS)[::-1]],
     }

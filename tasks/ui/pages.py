@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tasks.ui.alerts import delivery_line
+from tasks.ui.approvals import decision_line, waiting_line
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
@@ -126,12 +127,26 @@ def _alerts_table(alerts: list[dict[str, Any]]) -> str:
     return "<table><tr><th>when</th><th>level</th><th>message</th><th>delivery</th></tr>" + "".join(body) + "</table>"
 
 
+def _approvals_section(approvals: dict[str, Any]) -> str:
+    if not approvals["waiting"] and not approvals["decided"]:
+        return '<p class="muted">Nothing held for approval ([deploy] approval = "always" holds each promotion for a person).</p>'
+    waiting = [
+        f'<div class="fix">waiting: {escape(waiting_line(e))}: <a href="reports/{quote(e["version"])}">report</a>; '
+        f"answer in Required Actions, or pipeline approve {escape(e['version'])}</div>"
+        for e in approvals["waiting"]
+    ]
+    decided = [f"<div>{escape(decision_line(e))}</div>" for e in approvals["decided"]]
+    return "".join(waiting) + "".join(decided)
+
+
 def index_page(state: dict[str, Any]) -> str:
     champion = state["champion"]
     inbox = state["inbox"]
     last = inbox["last_ingest"]
     headline = (
-        f"Champion: <b>{escape(champion['version'])}</b> (promoted {escape(champion.get('promoted_at', ''))})"
+        f"Champion: <b>{escape(champion['version'])}</b> (promoted {escape(champion.get('promoted_at', ''))}"
+        + (f", approved by {escape(str(a['by']))} ({escape(str(a['how']))})" if (a := champion.get("approval")) else "")
+        + ")"
         if champion
         else "No champion yet"
     )
@@ -151,6 +166,8 @@ def index_page(state: dict[str, Any]) -> str:
 {_models_table(state["models"])}
 <h2 id="scoring">Scoring</h2>
 {_scoring_table(state.get("scoring") or {"waiting": [], "claimed": [], "recent": []})}
+<h2 id="approvals">Approvals</h2>
+{_approvals_section(state.get("approvals") or {"waiting": [], "decided": []})}
 <h2 id="quarantine">Quarantine</h2>
 {_quarantine_table(state["quarantine"])}
 <h2 id="alerts">Alerts</h2>
