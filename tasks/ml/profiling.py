@@ -21,12 +21,24 @@ from tasks.config import REPO_ROOT
 from tasks.ml.modeling import class_order
 from tasks.quality.drops import read_drop, without_index_column
 
-RANGE_MARGIN = 0.10  # numeric bounds widened by this share of the sample's range, each side
+# A sample shows less than the data holds: its extremes are not the data's. Each side of a
+# numeric range is widened by half the sample's span or 3 robust standard deviations (IQR/1.349),
+# whichever is more; a long right tail (skewness above TAIL_SKEW) gets SKEWED_CEILING spans more
+# on top; 0 is a floor only where much of the sample is 0 (dry days, no visits), never
+# because no value was negative (a lowest temperature of 1 °C is not a floor of 0).
+SPAN_MARGIN = 0.5
+ROBUST_SDS = 3.0
+TAIL_SKEW = 1.0
+SKEWED_CEILING = 2.0
+ZERO_FLOOR_SHARE = 0.05  # this share at exactly 0 (dry days, no visits) makes 0 a floor; one 0 °C day does not
 MISSING_MARGIN = 0.05  # tolerated share of empty values: twice the sample's share plus this
 # (twice: a batch of 50 rows varies around the sample's share by about half of it)
 MAX_ROWS_PER_DROP = 50_000_000
 MIN_ROWS_FOR_IDENTIFIERS = 10  # below this, "unique per row" says nothing
 NUMERIC_TYPES = ["float64", "float32", "int64", "int32"]
+NEAR_UNIQUE = 0.8  # text with a distinct value in this share of the rows is a name, not a category
+DATE_LIKE = re.compile(r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+DATE_SHARE = 0.95  # of a text column's values look like dates and parse as dates
 ID_NAME = re.compile(r"(^|[_\s-])(id|key|uuid|code|number|no)$|^id[_\s-]", re.IGNORECASE)
 SUITE_FILE, CONFIG_FILE = "suite.json", "pipeline.toml"
 
@@ -46,6 +58,11 @@ class ColumnProfile:
     values: list[Any] = field(default_factory=list)  # categorical and target: every value seen
     low: float | None = None
     high: float | None = None
+    q1: float | None = None  # quartiles and skewness: how far a range is widened
+    q3: float | None = None
+    skew: float = 0.0
+    why: str = ""  # an identifier: why it is left out of training
+    zero_share: float = 0.0  # numeric: the share of values exactly 0
 
     @property
     def missing_share(self) -> float:
@@ -74,17 +91,36 @@ def _native(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _is_identifier(name: str, values: pd.Series, rows: int) -> bool:
-    """Unique per row: names, ids. Text unique per row is always one; an integer only with
-    an id-like name or counting up, since a measured integer can be unique by chance."""
+def _is_text(values: pd.Series) -> bool:
+    return values.dtype.kind == "O" or pd.api.types.is_string_dtype(values)
+
+
+def _left_out_because(name: str, values: pd.Series, rows: int) -> str | None:
+    """Why a column is kept beside the rows but never trained on, or ``None`` for a feature:
+    - unique per row (names, ids); an integer only with an id-like name or counting up, since
+      a measured integer can be unique by chance;
+    - text with a distinct value in nearly every row: a name, not a category a model can learn;
+    - dates and timestamps: as categories they would be hundreds of values no new row has."""
     present = values.dropna()
-    if rows < MIN_ROWS_FOR_IDENTIFIERS or len(present) < rows or not present.is_unique:
-        return False
-    if present.dtype.kind in "O" or pd.api.types.is_string_dtype(present):
-        return True
-    if present.dtype.kind in "iu":
-        return bool(ID_NAME.search(name)) or bool(present.is_monotonic_increasing)
-    return False
+    if rows < MIN_ROWS_FOR_IDENTIFIERS or present.empty:
+        return None
+    if len(present) == rows and present.is_unique:
+        if _is_text(present):
+            return "unique per row"
+        if present.dtype.kind in "iu" and (ID_NAME.search(name) or present.is_monotonic_increasing):
+            return "unique per row"
+        return None
+    if not _is_text(present):
+        return None
+    text = present.astype(str)
+    if (
+        text.str.match(DATE_LIKE).mean() >= DATE_SHARE
+        and pd.to_datetime(text, errors="coerce", format="mixed").notna().mean() >= DATE_SHARE
+    ):
+        return "a date or timestamp: left out of training (to use it, derive numeric parts such as the month in your data)"
+    if (share := text.nunique() / len(text)) >= NEAR_UNIQUE:
+        return f"a distinct value in {share:.0%} of the rows: a name or an id, not a category"
+    return None
 
 
 def profile_frame(frame: pd.DataFrame, target: str, *, name: str, source: str) -> Profile:
@@ -105,14 +141,28 @@ def profile_frame(frame: pd.DataFrame, target: str, *, name: str, source: str) -
         base = {"name": column, "dtype": str(values.dtype), "missing": int(values.isna().sum()), "rows": rows}
         if column == target:
             profiles.append(ColumnProfile(role="target", kind="categorical", values=[_native(v) for v in classes], **base))
-        elif _is_identifier(column, values, rows):
-            profiles.append(ColumnProfile(role="identifier", kind="identifier", **base))
+        elif why := _left_out_because(column, values, rows):
+            profiles.append(ColumnProfile(role="identifier", kind="identifier", why=why, **base))
         elif values.dtype.kind in "iuf":
             present = values.dropna()
             if present.empty:
                 raise ProfileError(f"column '{column}' is empty in the sample: drop it, or give a sample with values in it")
             low, high = float(present.min()), float(present.max())
-            profiles.append(ColumnProfile(role="feature", kind="numeric", low=low, high=high, **base))
+            q1, q3 = (float(q) for q in present.quantile([0.25, 0.75]))
+            skew = float(present.skew()) if len(present) > 2 and high > low else 0.0
+            profiles.append(
+                ColumnProfile(
+                    role="feature",
+                    kind="numeric",
+                    low=low,
+                    high=high,
+                    q1=q1,
+                    q3=q3,
+                    skew=skew,
+                    zero_share=float((present == 0).mean()),
+                    **base,
+                )
+            )
         else:
             seen = sorted({_native(v) for v in values.dropna()}, key=str)
             if not seen:
@@ -125,14 +175,23 @@ def profile_frame(frame: pd.DataFrame, target: str, *, name: str, source: str) -
     return Profile(name=name, source=source, rows=rows, target=target, columns=profiles, notes=notes)
 
 
-def _bounds(low: float, high: float) -> tuple[float, float, str]:
-    """The sample's range widened by RANGE_MARGIN of its span each side; a column with no
-    negative value in the sample does not allow one."""
+def numeric_range(column: ColumnProfile) -> tuple[float, float, str]:
+    """The range a batch's values must stay in, and how it was made (for the reviewer)."""
+    low, high = column.low, column.high
     span = high - low or abs(high) or 1.0
-    lo, hi = low - RANGE_MARGIN * span, high + RANGE_MARGIN * span
-    how = f"sample range [{low:g}, {high:g}] widened by {RANGE_MARGIN:.0%} of its span each side"
-    if low >= 0 > lo:
-        lo, how = 0.0, how + ", not below 0 (the sample has no negative value)"
+    robust_sd = (column.q3 - column.q1) / 1.349
+    margin = max(SPAN_MARGIN * span, ROBUST_SDS * robust_sd)
+    lo, hi = low - margin, high + margin
+    how = (
+        f"sample range [{low:g}, {high:g}] widened by {margin:.4g} each side "
+        f"(the larger of {SPAN_MARGIN:g} x its span and {ROBUST_SDS:g} robust SDs: a sample misses the extremes)"
+    )
+    if column.skew > TAIL_SKEW:
+        hi += SKEWED_CEILING * span
+        how += f"; a long right tail (skewness {column.skew:.2g}): the ceiling {SKEWED_CEILING:g} spans higher still"
+    if low == 0 and column.zero_share >= ZERO_FLOOR_SHARE and lo < 0:
+        lo = 0.0
+        how += f"; floor 0: {column.zero_share:.0%} of the sample is exactly 0 and none below (a quantity that can be none)"
     return _round(lo), _round(hi), how
 
 
@@ -183,7 +242,7 @@ def make_suite(profile: Profile) -> dict[str, Any]:
         if column.role == "identifier":
             continue  # kept and passed through; the column set requires it
         if column.kind == "numeric":
-            low, high, how = _bounds(column.low, column.high)
+            low, high, how = numeric_range(column)
             expectations += [
                 _expectation(
                     "expect_column_values_to_be_in_type_list",
@@ -251,6 +310,7 @@ def make_parameters(profile: Profile) -> str:
         "[dataset]",
         f"name = {_toml_string(profile.name)}",
         f"target = {_toml_string(profile.target)}",
+        *(f"# {_toml_string(c.name)}: {c.why}" for c in profile.by_role("identifier")),
         f"identifiers = [{identifiers}]   # kept through scoring, never trained on",
         f'suite = "{SUITE_FILE}"   # relative to this file',
         '# seed = "sample.csv"   # a CSV ingested into an empty data root; without it, the first drop starts',
@@ -274,8 +334,12 @@ def summary(profile: Profile, out: Path) -> list[str]:
         + (" ..." if len(classes) > 10 else ""),
         f"  numeric     {len(kinds['numeric'])}: {', '.join(kinds['numeric']) or '-'}",
         f"  categorical {len(kinds['categorical'])}: {', '.join(kinds['categorical']) or '-'}",
-        f"  identifiers {', '.join(c.name for c in profile.by_role('identifier')) or '-'} (unique per row: kept, not trained on)",
+        f"  identifiers {', '.join(c.name for c in profile.by_role('identifier')) or '-'} (kept, not trained on)",
+        *(f"              {c.name}: {c.why}" for c in profile.by_role("identifier")),
     ]
+    for column in (c for c in profile.columns if c.kind == "numeric" and c.role == "feature"):
+        low, high, how = numeric_range(column)
+        lines.append(f"  range       {column.name} [{low:g}, {high:g}]: {how}")
     if gaps := [f"{c.name} {c.missing_share:.0%}" for c in profile.columns if c.missing]:
         lines.append(f"  missing     {', '.join(gaps)}")
     lines += [f"  note        {n}" for n in profile.notes]
