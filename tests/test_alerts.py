@@ -146,3 +146,40 @@ def test_a_user_without_the_password_variable_is_refused_naming_it():
     alerts = Alerts(email=("a@example.org",), smtp=Smtp("smtp.example.org", 587, "p@example.org", user="pipeline"))
     with pytest.raises(ConfigError, match="PIPELINE_SMTP_PASSWORD"):
         channels_for(alerts, {})
+
+
+def test_neither_folder_grows_without_end(store, receivers):
+    """Events go once a message holds them; messages after MESSAGES_KEPT_DAYS (a channel gives
+    up after a day, so none still waits by then)."""
+    from tasks.alerts.deliverer import MESSAGES_KEPT_DAYS, PRUNE_EVERY_S
+
+    clock = Clock()
+    deliverer = deliverer_to(store, receivers, clock, group_s=0)
+    quarantined(store, "old.csv")
+    deliverer.step()
+    assert store.alerts.event_ids() == [] and len(store.alerts.messages()) == 1
+    clock.advance(MESSAGES_KEPT_DAYS * 86400 - 3600)
+    quarantined(store, "recent.csv")
+    deliverer.step()
+    clock.advance(3600 + PRUNE_EVERY_S)
+    quarantined(store, "new.csv")
+    deliverer.step()
+    assert [m["files"] for m in store.alerts.messages()] == [["recent.csv"], ["new.csv"]]
+    assert store.alerts.event_ids() == []
+
+
+def test_a_restart_removes_events_a_saved_message_already_holds(store, receivers):
+    clock = Clock()
+    event = quarantined(store, "held.csv")
+    store.alerts.save_message(
+        {
+            **compose("quarantine", "warning", "iris", [event]),
+            "id": "20261205T115900.000000-quarantine",
+            "made_at": "2026-12-05T11:59:00.000+00:00",
+            "event_ids": [event["id"]],
+            "channels": {},
+        }
+    )  # as a stop between saving the message and removing its events leaves it
+    deliverer_to(store, receivers, clock).step()
+    assert store.alerts.event_ids() == [] and len(store.alerts.messages()) == 1
+    assert receivers[1].bodies == []  # not sent twice

@@ -25,6 +25,8 @@ from tasks.store.backend import StorageUnavailable
 
 FIRST_RETRY_S, MAX_RETRY_S = 5.0, 300.0
 GIVE_UP_S = 24 * 3600.0
+MESSAGES_KEPT_DAYS = 30  # what `pipeline alerts` can look back on; older messages are removed
+PRUNE_EVERY_S = 3600.0
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +54,7 @@ class Deliverer:
         self.unsaved: dict[str, dict[str, Any]] = {}  # kept until storage takes them
         self.storage_down: str | None = None
         self.loaded = False
+        self.pruned_at: datetime | None = None
 
     # -- one pass ---------------------------------------------------------------
     def step(self) -> None:
@@ -73,14 +76,18 @@ class Deliverer:
         self._save_unsaved()  # a message is kept before it is sent
         self._deliver_due(now)
         self._save_unsaved()
+        self._prune(now)
 
     def _load(self) -> None:
+        grouped: set[str] = set()
         for message in self.store.alerts.messages():
-            self.done.update(message.get("event_ids", []))
+            grouped.update(message.get("event_ids", []))
             made = datetime.fromisoformat(message["made_at"])
             self.last_sent[message["event"]] = max(made, self.last_sent.get(message["event"], made))
             if _undelivered(message):
                 self.open[message["id"]] = message
+        # Events a message holds but a stop kept from being removed: removed now.
+        self.store.alerts.forget_events([e for e in self.store.alerts.event_ids() if e in grouped])
         self.loaded = True
 
     def _read_new_events(self) -> None:
@@ -120,9 +127,23 @@ class Deliverer:
         for message_id, message in list(self.unsaved.items()):
             try:
                 self.store.alerts.save_message(message)
+                self.store.alerts.forget_events(message["event_ids"])  # the message holds them now
             except StorageUnavailable:
-                return  # kept in memory, saved once storage is back
+                return  # kept in memory, saved (and its events removed) once storage is back
             del self.unsaved[message_id]
+            self.done.difference_update(message["event_ids"])
+
+    def _prune(self, now: datetime) -> None:
+        """Once an hour: remove messages older than MESSAGES_KEPT_DAYS no channel waits for."""
+        if self.pruned_at is not None and (now - self.pruned_at).total_seconds() < PRUNE_EVERY_S:
+            return
+        try:
+            removed = self.store.alerts.forget_messages_before(now - timedelta(days=MESSAGES_KEPT_DAYS), keep=set(self.open))
+        except StorageUnavailable:
+            return
+        self.pruned_at = now
+        if removed:
+            log.info("Removed %d message(s) older than %d days", removed, MESSAGES_KEPT_DAYS)
 
     def _storage_failed(self, problem: str) -> None:
         if self.storage_down is None:

@@ -5,7 +5,9 @@ champion live) is one small immutable file any process writes, so recording it c
 one write and nothing more. The alert deliverer alone turns events into messages (events of
 one kind within the group window make one message) and records each channel's delivery state
 in the message, so ``pipeline alerts`` and the Pipeline page show what was delivered, what
-waits for a retry, and what was given up.
+waits for a retry, and what was given up. Once a message is saved its events are removed, and
+messages are kept for a while (the deliverer's ``MESSAGES_KEPT_DAYS``), so neither folder grows
+without end.
 """
 
 from __future__ import annotations
@@ -46,6 +48,23 @@ class AlertLog(StorePart):
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         return self.backend.read_json_or_none(f"{EVENTS}/{event_id}.json")
+
+    def forget_events(self, event_ids: list[str]) -> None:
+        """Remove events a saved message now holds (the folder keeps only what waits)."""
+        for event_id in event_ids:
+            self.backend.delete(f"{EVENTS}/{event_id}.json")
+
+    def forget_messages_before(self, cutoff: datetime, keep: set[str]) -> int:
+        """Remove messages made before ``cutoff`` except those in ``keep``; how many."""
+        stamp = _stamp(cutoff)
+        old = [
+            n
+            for n in self.backend.children(MESSAGES)
+            if n.endswith(".json") and n < stamp and n.removesuffix(".json") not in keep
+        ]
+        for name in old:
+            self.backend.delete(f"{MESSAGES}/{name}")
+        return len(old)
 
     def save_message(self, message: dict[str, Any]) -> None:
         """Write (or rewrite, with its delivery state) one message; ``message["id"]`` names it."""
