@@ -200,7 +200,7 @@ def status(as_json: bool) -> None:
             "what": "newest model",
             "value": (
                 f"{newest['version']}: {newest['decision']}"
-                + (f" ({newest['metric']} {newest['score']:.4f})" if newest["score"] is not None else "")
+                + (f" ({', '.join(f'{k} {v:.4f}' for k, v in newest['scores'].items())})" if newest.get("scores") else "")
             )
             if newest
             else "none yet",

@@ -20,7 +20,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-METRICS = ("f1_macro", "accuracy")
+TASKS = ("classification", "regression")
+# The promotion metrics each task is judged by (the first is the default); lower is better for errors.
+TASK_METRICS = {"classification": ("f1_macro", "accuracy"), "regression": ("rmse", "mae", "r2")}
+METRICS = (*TASK_METRICS["classification"], *TASK_METRICS["regression"])
+LOWER_IS_BETTER = ("rmse", "mae")
+DEFAULT_ESTIMATORS = {
+    "classification": "sklearn.ensemble.RandomForestClassifier",
+    "regression": "sklearn.ensemble.RandomForestRegressor",
+}
 CHAIN_DAG_IDS = ("ingest", "preprocess", "train", "evaluate", "deploy")  # the training chain, in order
 DAG_IDS = (*CHAIN_DAG_IDS, "score")  # every DAG of dags/ (score runs on its own inbox)
 DEFAULT_SERVE_PORT = 8000
@@ -127,6 +135,11 @@ class Dataset:
     identifiers: tuple[str, ...] = ()
     seed: Path | None = None
     class_labels: dict[str, str] = field(default_factory=dict)  # display names of coded classes
+    task: str = "classification"  # or "regression": the target is a number
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def feature_columns(self) -> list[str]:
@@ -149,6 +162,8 @@ class Dataset:
         """The schema a data root's rows follow: target and features with their kinds.
         The suite (ranges, allowed values) may change; this may not."""
         schema = {"target": self.target, "features": sorted(self.features.items())}
+        if self.regression:  # classification roots keep the fingerprint they had before tasks existed
+            schema["task"] = self.task
         return "d-" + hashlib.sha256(json.dumps(schema).encode()).hexdigest()[:16]
 
     def identity(self) -> dict[str, str]:
@@ -243,7 +258,7 @@ class _Split(_Table):
 
 
 class _Model(_Table):
-    estimator: str = PipelineConfig.estimator
+    estimator: str | None = None  # the task's default (DEFAULT_ESTIMATORS)
     params: dict[str, Any] = Field(default_factory=dict)
     max_train_rows: int = Field(0, ge=0)
 
@@ -255,8 +270,8 @@ class _LabelCheck(_Table):
 
 
 class _Promotion(_Table):
-    metric: Literal[METRICS] = "f1_macro"
-    tolerance: float = Field(0.0, ge=0)
+    metric: Literal[METRICS] | None = None  # the task's first metric
+    tolerance: float = Field(0.0, ge=0)  # in the metric's units
     max_eval_rows: int = Field(0, ge=0)
 
 
@@ -302,6 +317,7 @@ class _Dataset(_Table):
     suite: str = Field(min_length=1)
     seed: str | None = None
     class_labels: dict[str, str] = Field(default_factory=dict)
+    task: Literal[TASKS] = "classification"
 
     @model_validator(mode="after")
     def _columns_do_not_overlap(self) -> _Dataset:
@@ -322,6 +338,16 @@ class _ParametersFile(_Table):
     alerts: _Alerts | None = None
     deploy: _Deploy = Field(default_factory=_Deploy)
 
+    @model_validator(mode="after")
+    def _metric_fits_the_task(self) -> _ParametersFile:
+        task, metric = self.dataset.task, self.promotion.metric
+        if metric is not None and metric not in TASK_METRICS[task]:
+            raise ValueError(
+                f"[promotion] metric = {metric!r} does not judge a {task} ([dataset] task = {task!r}): "
+                f"use one of {list(TASK_METRICS[task])}"
+            )
+        return self
+
 
 def _explain(error: dict[str, Any], known: dict[str, Any]) -> str:
     """One problem of the file, as a person would fix it."""
@@ -332,7 +358,7 @@ def _explain(error: dict[str, Any], known: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f"'{key}' is missing"
     if error["type"] == "value_error":
-        return f"[{key}]: {error['msg'].removeprefix('Value error, ')}"
+        return (f"[{key}]: " if key else "") + error["msg"].removeprefix("Value error, ")
     if error["type"] != "extra_forbidden":
         return f"'{key}': {error['msg']} (got {error.get('input')!r})"
     for table in tables:
@@ -370,6 +396,7 @@ def load_config(path: Path) -> PipelineConfig:
         identifiers=tuple(ds.identifiers),
         seed=None if ds.seed is None else folder / ds.seed,
         class_labels=ds.class_labels,
+        task=ds.task,
     )
     for role, file in (("suite", dataset.suite), ("seed", dataset.seed)):
         if file is not None and not file.is_file():
@@ -378,10 +405,10 @@ def load_config(path: Path) -> PipelineConfig:
         dataset=dataset,
         test_size=parsed.split.test_size,
         seed=parsed.split.seed,
-        estimator=parsed.model.estimator,
+        estimator=parsed.model.estimator or DEFAULT_ESTIMATORS[ds.task],
         params=parsed.model.params,
         max_train_rows=parsed.model.max_train_rows,
-        metric=parsed.promotion.metric,
+        metric=parsed.promotion.metric or TASK_METRICS[ds.task][0],
         tolerance=parsed.promotion.tolerance,
         max_eval_rows=parsed.promotion.max_eval_rows,
         label_alpha=parsed.label_check.alpha,

@@ -2,10 +2,12 @@
 on a fresh data root. No seed: the pipeline waits for the first drop; drops of categorical
 data with missing values and string labels make a champion; an unseen category and a missing
 target column are quarantined, each with a reason naming it; `pipeline predict` scores
-unlabelled rows with gaps; and another data set on the same data root is refused at start."""
+unlabelled rows with gaps; and another data set on the same data root is refused at start.
+A number to predict (regression) end to end as well, on a public table."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -90,3 +92,65 @@ def test_your_own_data_set_from_sample_to_predictions(tmp_path_factory):
     assert f"data root {data_url} holds data set 'churn'" in refused.stderr
     assert f"{REPO_ROOT / 'pipeline.toml'} describes 'iris'" in refused.stderr
     assert stack.store.batches.committed() and len(stack.store.batches.validated()) == 2  # nothing mixed in
+
+
+def test_a_number_to_predict_from_sample_to_the_three_ways_of_scoring(tmp_path_factory):
+    """Regression end to end (issue 31) on a real public table, vega_datasets' cars: missing
+    values, a categorical origin, the model year as a date, a near-unique name. Its own stack:
+    another data set needs a data root (and so a stack) of its own."""
+    import httpx
+    from vega_datasets import data
+
+    root = tmp_path_factory.mktemp("regression")
+    cars = data.cars().dropna(subset=["Miles_per_Gallon"]).assign(Year=lambda f: f["Year"].dt.strftime("%Y-%m-%d"))
+    cars = cars.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    cars.iloc[:150].to_csv(root / "sample.csv", index=False)
+    made = subprocess.run(
+        ["make", "dataset", f"FROM={root / 'sample.csv'}", "TARGET=Miles_per_Gallon", f"OUT={root / 'cars'}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "task regression:" in made.stdout and "Year: a date or timestamp" in made.stdout
+
+    stack = LaunchedStack(root, str(root / "data"), env={"PIPELINE_CONFIG": str(root / "cars" / "pipeline.toml")})
+    with stack.started():
+        before = stack.run_ids()
+        stack.drop("first.csv", cars.iloc[:250].to_csv(index=False))
+        stack.wait_chain(before)
+        champion = wait_for("a champion", lambda: stack.store.registry.champion(), timeout=180)
+        scores = stack.store.reports.metrics()["challenger"]
+        assert scores["rmse"] < 6 and scores["r2"] > 0.5 and "rmse" in champion
+        wait_for("the champion live", lambda: stack.served_version() == champion["version"], timeout=120)
+
+        shuffled = cars.iloc[250:].assign(
+            Miles_per_Gallon=lambda f: f["Miles_per_Gallon"].sample(frac=1.0, random_state=1).to_numpy()
+        )
+        stack.drop("shuffled.csv", shuffled.to_csv(index=False))
+        reason = wait_for("shuffled.csv quarantined", lambda: _quarantine_reason(stack, "shuffled.csv"), timeout=120)
+        assert "misses this batch's 'Miles_per_Gallon' by" in reason and "on held-out data by" in reason
+
+        unlabelled = cars.iloc[250:270].drop(columns="Miles_per_Gallon")
+        unlabelled.to_csv(root / "to-score.csv", index=False)
+        env = {k: v for k, v in stack.env.items() if k not in ("PIPELINE_CONFIG", "PIPELINE_DATA_URL")}
+        predicted = subprocess.run(
+            [str(REPO_ROOT / ".venv" / "bin" / "pipeline"), "predict", str(root / "to-score.csv")],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert predicted.returncode == 0, predicted.stderr
+        by_predict = pd.read_csv(root / "to-score.predictions.csv")
+        assert list(by_predict["Name"]) == list(unlabelled["Name"]) and by_predict["prediction"].between(5, 50).all()
+
+        stack.drop("to-score.csv", unlabelled.to_csv(index=False), to_score=True)
+        job = wait_for("the scoring inbox's predictions", lambda: stack.store.predictions.recent(1), timeout=120)[0]
+        assert job["rows"] == 20 and set(job["class_counts"]) == {"min", "median", "max"}
+
+        records = json.loads(unlabelled.iloc[:3].to_json(orient="records"))  # a gap as null
+        served = httpx.post(f"{stack.serve_url}/invocations", json={"dataframe_records": records}, timeout=30)
+        assert served.status_code == 200, served.text
+        numbers = [row["prediction"] for row in served.json()["predictions"]]
+        assert numbers == pytest.approx(list(by_predict["prediction"][:3]), rel=1e-6)

@@ -79,10 +79,30 @@ def class_order(classes: Any) -> list[Any]:
 
 
 def features_and_target(frame: pd.DataFrame, dataset: Dataset) -> tuple[pd.DataFrame, pd.Series]:
-    return feature_frame(frame, dataset), frame[dataset.target]
+    target = frame[dataset.target]
+    return feature_frame(frame, dataset), target.astype("float64") if dataset.regression else target
 
 
 def score(model: Any, X: pd.DataFrame, y: pd.Series, dataset: Dataset) -> dict[str, Any]:
+    """The task's scores of ``model`` on (X, y)."""
+    return regression_scores(model.predict(X), y) if dataset.regression else classification_scores(model, X, y, dataset)
+
+
+def regression_scores(predicted: np.ndarray, y: pd.Series) -> dict[str, Any]:
+    """RMSE, MAE and R² (R² is undefined on fewer than two rows or a constant target: None)."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    actual = y.to_numpy(dtype="float64")
+    return {
+        "rmse": float(np.sqrt(mean_squared_error(actual, predicted))),
+        "mae": float(mean_absolute_error(actual, predicted)),
+        "r2": float(r2_score(actual, predicted)) if len(actual) > 1 and np.ptp(actual) > 0 else None,
+        "target_sd": float(np.std(actual)),  # the label check's scale for "far beyond"
+        "rows": len(actual),
+    }
+
+
+def classification_scores(model: Any, X: pd.DataFrame, y: pd.Series, dataset: Dataset) -> dict[str, Any]:
     """Accuracy, macro F1, per-class figures (under the data set's class names), the
     confusion matrix and, for two classes, ROC AUC, of ``model`` on (X, y)."""
     from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, roc_auc_score

@@ -36,6 +36,7 @@ MISSING_MARGIN = 0.05  # tolerated share of empty values: twice the sample's sha
 MAX_ROWS_PER_DROP = 50_000_000
 MIN_ROWS_FOR_IDENTIFIERS = 10  # below this, "unique per row" says nothing
 NUMERIC_TYPES = ["float64", "float32", "int64", "int32"]
+REGRESSION_MIN_DISTINCT = 20  # a number target with this many distinct values is a quantity, not class codes
 NEAR_UNIQUE = 0.8  # text with a distinct value in this share of the rows is a name, not a category
 DATE_LIKE = re.compile(r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?")
 DATE_SHARE = 0.95  # of a text column's values look like dates and parse as dates
@@ -77,6 +78,8 @@ class Profile:
     target: str
     columns: list[ColumnProfile]
     notes: list[str] = field(default_factory=list)
+    task: str = "classification"
+    task_why: str = ""
 
     def by_role(self, role: str) -> list[ColumnProfile]:
         return [c for c in self.columns if c.role == role]
@@ -129,8 +132,9 @@ def profile_frame(frame: pd.DataFrame, target: str, *, name: str, source: str) -
     if target not in columns:
         raise ProfileError(f"the sample has no column '{target}' (its columns: {columns}): name the target column")
     labels = frame[target]
+    task, task_why = infer_task(labels, target)
     classes = class_order(labels.dropna().unique().tolist())
-    if len(classes) < 2:
+    if task == "classification" and len(classes) < 2:
         raise ProfileError(f"the target '{target}' has {len(classes)} class(es) in the sample: a classifier needs at least two")
     rows = len(frame)
     profiles, notes = [], []
@@ -139,30 +143,14 @@ def profile_frame(frame: pd.DataFrame, target: str, *, name: str, source: str) -
     for column in columns:
         values = frame[column]
         base = {"name": column, "dtype": str(values.dtype), "missing": int(values.isna().sum()), "rows": rows}
-        if column == target:
+        if column == target and task == "regression":
+            profiles.append(_numeric(values, role="target", **base))
+        elif column == target:
             profiles.append(ColumnProfile(role="target", kind="categorical", values=[_native(v) for v in classes], **base))
         elif why := _left_out_because(column, values, rows):
             profiles.append(ColumnProfile(role="identifier", kind="identifier", why=why, **base))
         elif values.dtype.kind in "iuf":
-            present = values.dropna()
-            if present.empty:
-                raise ProfileError(f"column '{column}' is empty in the sample: drop it, or give a sample with values in it")
-            low, high = float(present.min()), float(present.max())
-            q1, q3 = (float(q) for q in present.quantile([0.25, 0.75]))
-            skew = float(present.skew()) if len(present) > 2 and high > low else 0.0
-            profiles.append(
-                ColumnProfile(
-                    role="feature",
-                    kind="numeric",
-                    low=low,
-                    high=high,
-                    q1=q1,
-                    q3=q3,
-                    skew=skew,
-                    zero_share=float((present == 0).mean()),
-                    **base,
-                )
-            )
+            profiles.append(_numeric(values, role="feature", **base))
         else:
             seen = sorted({_native(v) for v in values.dropna()}, key=str)
             if not seen:
@@ -172,7 +160,44 @@ def profile_frame(frame: pd.DataFrame, target: str, *, name: str, source: str) -
             profiles.append(ColumnProfile(role="feature", kind="categorical", values=seen, **base))
     if not any(p.role == "feature" for p in profiles):
         raise ProfileError("the sample has no feature column besides the target and identifiers")
-    return Profile(name=name, source=source, rows=rows, target=target, columns=profiles, notes=notes)
+    return Profile(
+        name=name, source=source, rows=rows, target=target, columns=profiles, notes=notes, task=task, task_why=task_why
+    )
+
+
+def infer_task(labels: pd.Series, target: str) -> tuple[str, str]:
+    """Classification or regression, and why: a number with many distinct values is a quantity
+    to predict; text, booleans and a few integer codes are classes."""
+    present = labels.dropna()
+    distinct = int(present.nunique())
+    if present.dtype.kind in "iuf" and distinct >= REGRESSION_MIN_DISTINCT:
+        return "regression", f"'{target}' is a number with {distinct} distinct values in the sample: a quantity to predict"
+    if present.dtype.kind in "iuf":
+        why = f"'{target}' has only {distinct} distinct numbers in the sample: codes of classes"
+    else:
+        why = f"'{target}' holds {'booleans' if present.dtype.kind == 'b' else 'text'} ({distinct} values): classes"
+    return "classification", why
+
+
+def _numeric(values: pd.Series, *, role: str, name: str, **base: Any) -> ColumnProfile:
+    """A number column's profile: its range, quartiles, skewness and share of zeros."""
+    present = values.dropna()
+    if present.empty:
+        raise ProfileError(f"column '{name}' is empty in the sample: drop it, or give a sample with values in it")
+    low, high = float(present.min()), float(present.max())
+    q1, q3 = (float(q) for q in present.quantile([0.25, 0.75]))
+    return ColumnProfile(
+        name=name,
+        role=role,
+        kind="numeric",
+        low=low,
+        high=high,
+        q1=q1,
+        q3=q3,
+        skew=float(present.skew()) if len(present) > 2 and high > low else 0.0,
+        zero_share=float((present == 0).mean()),
+        **base,
+    )
 
 
 def numeric_range(column: ColumnProfile) -> tuple[float, float, str]:
@@ -220,6 +245,15 @@ def _not_null(column: ColumnProfile, source: str) -> dict[str, Any]:
     )
 
 
+def _labelled(column: ColumnProfile, source: str) -> dict[str, Any]:
+    return _expectation(
+        "expect_column_values_to_not_be_null",
+        {"column": column.name},
+        "An unlabelled row cannot be trained on.",
+        f"{source}: the target",
+    )
+
+
 def make_suite(profile: Profile) -> dict[str, Any]:
     """The GX suite for raw batches of this data set, every expectation explained."""
     source = f"profile of {profile.source} ({profile.rows} rows)"
@@ -250,7 +284,7 @@ def make_suite(profile: Profile) -> dict[str, Any]:
                     f"'{column.name}' is a number; text here means a unit, a decimal comma or a stray header row.",
                     f"{source}: read as {column.dtype}",
                 ),
-                _not_null(column, source),
+                _not_null(column, source) if column.role != "target" else _labelled(column, source),
                 _expectation(
                     "expect_column_values_to_be_between",
                     {"column": column.name, "min_value": low, "max_value": high},
@@ -261,14 +295,7 @@ def make_suite(profile: Profile) -> dict[str, Any]:
         else:
             role = "class" if column.role == "target" else "category"
             expectations += [
-                _not_null(column, source)
-                if column.role != "target"
-                else _expectation(
-                    "expect_column_values_to_not_be_null",
-                    {"column": column.name},
-                    "An unlabelled row cannot be trained on.",
-                    f"{source}: the target",
-                ),
+                _not_null(column, source) if column.role != "target" else _labelled(column, source),
                 _expectation(
                     "expect_column_values_to_be_in_set",
                     {"column": column.name, "value_set": column.values},
@@ -291,11 +318,25 @@ def _toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
 
 
-def _other_tables() -> str:
-    """Every table of the repo's parameters file but ``[dataset]``: the same defaults and comments."""
+# What the repo's (classification) defaults say, and what a regression data set says instead.
+REGRESSION_DEFAULTS = {
+    "# Any scikit-learn classifier, by import path.": "# Any scikit-learn regressor, by import path.",
+    'estimator = "sklearn.ensemble.RandomForestClassifier"': 'estimator = "sklearn.ensemble.RandomForestRegressor"',
+    'metric = "f1_macro"   # f1_macro or accuracy': 'metric = "rmse"   # rmse or mae (errors: lower is better), or r2',
+    "tolerance = 0.0": "tolerance = 0.0   # in the metric's units (for rmse: the target's)",
+}
+
+
+def _other_tables(task: str) -> str:
+    """Every table of the repo's parameters file but ``[dataset]``: the same defaults and
+    comments (a regressor and an error metric for a number target)."""
     text = (REPO_ROOT / "pipeline.toml").read_text(encoding="utf-8")
     blocks = re.split(r"(?m)^(?=\[)", text)[1:]
-    return "".join(b for b in blocks if not b.startswith("[dataset")).rstrip() + "\n"
+    tables = "".join(b for b in blocks if not b.startswith("[dataset")).rstrip() + "\n"
+    if task == "regression":
+        for classification, regression in REGRESSION_DEFAULTS.items():
+            tables = tables.replace(classification, regression)
+    return tables
 
 
 def make_parameters(profile: Profile) -> str:
@@ -310,6 +351,8 @@ def make_parameters(profile: Profile) -> str:
         "[dataset]",
         f"name = {_toml_string(profile.name)}",
         f"target = {_toml_string(profile.target)}",
+        f"# {profile.task_why}; change it if that is wrong",
+        f"task = {_toml_string(profile.task)}   # classification or regression",
         *(f"# {_toml_string(c.name)}: {c.why}" for c in profile.by_role("identifier")),
         f"identifiers = [{identifiers}]   # kept through scoring, never trained on",
         f'suite = "{SUITE_FILE}"   # relative to this file',
@@ -320,18 +363,29 @@ def make_parameters(profile: Profile) -> str:
         *(f"{_toml_string(c.name)} = {_toml_string(c.kind)}" for c in features),
         "",
     ]
-    return "\n".join(lines) + "\n" + _other_tables()
+    return "\n".join(lines) + "\n" + _other_tables(profile.task)
 
 
 def summary(profile: Profile, out: Path) -> list[str]:
     """What to review, in a few lines."""
     kinds = {k: [c.name for c in profile.columns if c.kind == k and c.role == "feature"] for k in ("numeric", "categorical")}
-    classes = profile.classes
+    if profile.task == "regression":
+        target = next(c for c in profile.columns if c.role == "target")
+        low, high, _ = numeric_range(target)
+        described = (
+            f"a number from {target.low:g} to {target.high:g} in the sample (regression; checked within [{low:g}, {high:g}])"
+        )
+    else:
+        classes = profile.classes
+        described = (
+            f"{len(classes)} classes ({'binary' if len(classes) == 2 else 'multi-class'}): "
+            + ", ".join(map(str, classes[:10]))
+            + (" ..." if len(classes) > 10 else "")
+        )
     lines = [
         f"Data set '{profile.name}' from {profile.source}: {profile.rows} rows, {len(profile.columns)} columns",
-        f"  target      {profile.target}: {len(classes)} classes ({'binary' if len(classes) == 2 else 'multi-class'}): "
-        + ", ".join(map(str, classes[:10]))
-        + (" ..." if len(classes) > 10 else ""),
+        f"  target      {profile.target}: {described}",
+        f"  task        {profile.task}: {profile.task_why} (pipeline.toml's [dataset] task; change it if wrong)",
         f"  numeric     {len(kinds['numeric'])}: {', '.join(kinds['numeric']) or '-'}",
         f"  categorical {len(kinds['categorical'])}: {', '.join(kinds['categorical']) or '-'}",
         f"  identifiers {', '.join(c.name for c in profile.by_role('identifier')) or '-'} (kept, not trained on)",

@@ -76,19 +76,31 @@ def as_numbers(frame: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
     return frame.assign(**{c: pd.to_numeric(frame[c].replace(r"^\s*$", np.nan, regex=True)) for c in text})
 
 
-def predicted(model: Any, frame: pd.DataFrame, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's class (as the data writes it) and its probability."""
-    probabilities = model.predict_proba(feature_frame(frame, dataset))
+def predicted(model: Any, frame: pd.DataFrame, dataset: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each row's class (as the data writes it) and its probability; for a number target, the
+    number (and no probability)."""
+    features = feature_frame(frame, dataset)
+    if dataset.regression:
+        return model.predict(features).astype("float64"), None
+    probabilities = model.predict_proba(features)
     return model.classes_[probabilities.argmax(axis=1)], probabilities.max(axis=1)
 
 
 def with_predictions(model: Any, frame: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
-    """The input rows, every column kept, plus ``prediction`` and ``probability``."""
-    classes, probability = predicted(model, frame, dataset)
-    return frame.assign(prediction=classes, probability=probability.round(4))
+    """The input rows, every column kept, plus ``prediction`` (and ``probability`` for a class)."""
+    values, probability = predicted(model, frame, dataset)
+    if probability is None:
+        return frame.assign(prediction=values)
+    return frame.assign(prediction=values, probability=probability.round(4))
 
 
-def class_counts(predictions: pd.Series) -> dict[str, int]:
+def class_counts(predictions: pd.Series) -> dict[str, Any]:
+    """Rows per predicted class; for numbers, their spread (min, median, max)."""
+    if predictions.dtype.kind == "f":
+        return {
+            k: round(float(v), 4)
+            for k, v in (("min", predictions.min()), ("median", predictions.median()), ("max", predictions.max()))
+        }
     return {str(k): int(v) for k, v in predictions.value_counts().sort_index().items()}
 
 

@@ -27,14 +27,26 @@ def stratified_order(positions: np.ndarray, target: np.ndarray) -> np.ndarray:
     return positions[np.argsort((rank + 0.5) / counts[inverse], kind="stable")]
 
 
+QUANTILE_BINS = 10  # a number target is stratified on its deciles (fewer for a small batch)
+
+
+def strata(target: pd.Series, dataset: Dataset) -> np.ndarray:
+    """What a split is stratified on: the class, or the quantile bin of a number."""
+    if not dataset.regression:
+        return target.to_numpy()
+    bins = max(1, min(QUANTILE_BINS, len(target) // 10))
+    return pd.qcut(target.rank(method="first"), bins, labels=False).to_numpy() if bins > 1 else np.zeros(len(target), int)
+
+
 def split_batch(frame: pd.DataFrame, dataset: Dataset, *, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified split of one batch's features and target (identifiers and other columns
-    stay in the raw batch), each part in stratified order; classes too small to stratify go
-    to train. Works on row positions and takes each part once."""
+    stay in the raw batch), each part in stratified order; classes (or quantile bins of a
+    number) too small to stratify go to train. Works on row positions and takes each part once."""
     from sklearn.model_selection import train_test_split
 
-    frame = feature_frame(frame, dataset).assign(**{dataset.target: frame[dataset.target]})
-    target = frame[dataset.target].to_numpy()
+    target_values = frame[dataset.target].astype("float64") if dataset.regression else frame[dataset.target]
+    frame = feature_frame(frame, dataset).assign(**{dataset.target: target_values})
+    target = strata(frame[dataset.target], dataset)
     classes, counts = np.unique(target, return_counts=True)
     splittable = np.isin(target, classes[counts >= 2])
     part, rest = np.flatnonzero(splittable), np.flatnonzero(~splittable)
@@ -45,7 +57,11 @@ def split_batch(frame: pd.DataFrame, dataset: Dataset, *, test_size: float, seed
     return frame.iloc[stratified_order(np.concatenate([train, rest]), target)], frame.iloc[stratified_order(test, target)]
 
 
-def class_counts(frame: pd.DataFrame, target: str) -> dict[str, int]:
+def class_counts(frame: pd.DataFrame, target: str, dataset: Dataset | None = None) -> dict[str, int]:
+    """Rows per class; for a number, rows per quantile bin (``q0``...)."""
+    if dataset is not None and dataset.regression:
+        bins = strata(frame[target], dataset) if len(frame) else np.array([], int)
+        return {f"q{k}": int(v) for k, v in zip(*np.unique(bins, return_counts=True), strict=True)}
     return {str(k): int(v) for k, v in frame[target].value_counts().sort_index().items()}
 
 
@@ -61,8 +77,8 @@ def store_split(store: Store, batch_id: str, frame: pd.DataFrame, config: Pipeli
         train,
         test,
         {
-            "class_counts_train": class_counts(train, config.dataset.target),
-            "class_counts_test": class_counts(test, config.dataset.target),
+            "class_counts_train": class_counts(train, config.dataset.target, config.dataset),
+            "class_counts_test": class_counts(test, config.dataset.target, config.dataset),
             "test_size": config.test_size,
             "seed": config.seed,
         },

@@ -5,7 +5,8 @@
 
 - ``POST /invocations`` with ``{"dataframe_split": {"columns": [...], "data": [[...]]}}``,
   ``{"dataframe_records": [{...}]}`` or ``Content-Type: text/csv``; answers
-  ``{"predictions": [{"prediction": <class as in the data>, "probability": p}, ...]}``;
+  ``{"predictions": [{"prediction": <class as in the data>, "probability": p}, ...]}`` (a number
+  target: ``{"prediction": <number>}``);
 - ``GET /ping`` and ``GET /health``: 200 once a model is live, 503 before;
 - ``GET /version``: which model version is live, its sha256, since when, the one before.
 
@@ -149,12 +150,15 @@ class ScoringServer:
         if problem := request_problem(frame, self.dataset):
             raise BadRequest(problem)
         try:
-            classes, probability = predicted(live.model.model, as_numbers(frame, self.dataset), self.dataset)
+            values, probability = predicted(live.model.model, as_numbers(frame, self.dataset), self.dataset)
         except (ValueError, TypeError) as exc:  # values no check above foresaw: still the input's fault
             raise BadRequest(f"the rows cannot be scored: {exc}") from None
-        rows = [
-            {"prediction": c, "probability": round(p, 4)} for c, p in zip(classes.tolist(), probability.tolist(), strict=True)
-        ]
+        if probability is None:  # a number target
+            rows = [{"prediction": v} for v in values.tolist()]
+        else:
+            rows = [
+                {"prediction": c, "probability": round(p, 4)} for c, p in zip(values.tolist(), probability.tolist(), strict=True)
+            ]
         return live.model.version, json.dumps({"predictions": rows}).encode()
 
     def app(self) -> FastAPI:

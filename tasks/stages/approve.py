@@ -69,7 +69,7 @@ def record_answer(store: Store, version: str, answer: Answer) -> AnswerResult:
         version, {"decision": decision, "how": how, "by": by, "at": answer.at, "reason": reason}
     )
     if counted and not answer.approved:
-        store.registry.record_evaluation(
+        store.registry.update_evaluation(
             version, {"evaluated_at": answer.at, "decision": "rejected", "reason": f"rejected by {by} ({how}): {reason}"}
         )
     return AnswerResult(decision=record, counted=counted)
@@ -104,7 +104,7 @@ def promote_approved(store: Store, version: str) -> PromotionResult:
     approval = {k: decision.get(k) for k in ("decision", "how", "by", "at", "reason")}
     reason = f"{entry['reason']}; approved by {decision['by']} ({decision['how']}) at {decision['at']}"
     store.registry.set_champion({"version": version, "promoted_at": now, entry["metric"]: entry["score"], "approval": approval})
-    store.registry.record_evaluation(version, {"evaluated_at": now, "decision": "promoted", "reason": reason})
+    store.registry.update_evaluation(version, {"evaluated_at": now, "decision": "promoted", "reason": reason})
     return PromotionResult(
         promoted={
             "version": version,

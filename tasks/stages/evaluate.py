@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.config import PipelineConfig
+from tasks.config import LOWER_IS_BETTER, TASK_METRICS, PipelineConfig
 from tasks.ml.modeling import features_and_target, score
 from tasks.results import StageResult
 from tasks.store import Store
@@ -35,14 +35,14 @@ class EvaluationResult(StageResult):
 
     def event_extra(self) -> dict[str, Any]:
         last = self.judged[-1]
+        metric = last["primary_metric"]
+        shown = ("rmse", "mae", "r2") if metric in TASK_METRICS["regression"] else ("accuracy", "f1_macro", "roc_auc")
         return {
             "version": last["version"],
             "decision": last["decision"],
             "reason": last["reason"],
-            "accuracy": round(last["challenger"]["accuracy"], 4),
-            "f1_macro": round(last["challenger"]["f1_macro"], 4),
-            "roc_auc": round(last["challenger"]["roc_auc"], 4) if "roc_auc" in last["challenger"] else None,
-            "champion_f1_macro": None if last["champion"] is None else round(last["champion"]["f1_macro"], 4),
+            **{k: _rounded(last["challenger"].get(k)) for k in shown},
+            f"champion_{metric}": None if last["champion"] is None else _rounded(last["champion"].get(metric)),
             "test_rows": last["test_rows"],
             "evaluated": [m["version"] for m in self.judged],
         }
@@ -74,14 +74,24 @@ class EvaluationResult(StageResult):
         ]
 
 
-def decide(challenger: float, champion: float | None, *, metric: str, tolerance: float) -> tuple[bool, str]:
-    """Promotion rule: not worse than the champion on ``metric``, within ``tolerance``."""
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def decide(challenger: float | None, champion: float | None, *, metric: str, tolerance: float) -> tuple[bool, str]:
+    """Promotion rule: not worse than the champion on ``metric``, within ``tolerance`` (in the
+    metric's units; for an error such as RMSE lower is better)."""
     if champion is None:
         return True, "first model: no champion yet"
-    if challenger >= champion - tolerance:
-        verdict = "better than" if challenger > champion else "as good as" if challenger == champion else "within tolerance of"
-        return True, f"{metric} {challenger:.4f} is {verdict} the champion's {champion:.4f} (tolerance {tolerance})"
-    return False, f"{metric} {challenger:.4f} is worse than the champion's {champion:.4f} (tolerance {tolerance})"
+    if challenger is None:
+        return False, f"{metric} is undefined on these held-out rows (a constant target): cannot judge"
+    lower = metric in LOWER_IS_BETTER
+    gain = (champion - challenger) if lower else (challenger - champion)  # > 0: better
+    direction = " (lower is better)" if lower else ""
+    if gain >= -tolerance:
+        verdict = "better than" if gain > 0 else "as good as" if gain == 0 else "within tolerance of"
+        return True, f"{metric} {challenger:.4f} is {verdict} the champion's {champion:.4f}{direction} (tolerance {tolerance})"
+    return False, f"{metric} {challenger:.4f} is worse than the champion's {champion:.4f}{direction} (tolerance {tolerance})"
 
 
 def evaluate_pending(store: Store, config: PipelineConfig) -> EvaluationResult:
@@ -110,7 +120,8 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
     if len(y) == 0:
         raise ValueError(f"the held-out split of {features['fingerprint']} is empty: not enough data to evaluate")
     card = store.registry.card(version)
-    challenger = score(store.registry.load(version), X, y, dataset)
+    challenger_model = store.registry.load(version)
+    challenger = score(challenger_model, X, y, dataset)
 
     champion_scores, champion_version, champion_note = None, None, None
     try:
@@ -128,8 +139,8 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
             champion_note = f"champion {champion['version']} could not be loaded ({exc})"
 
     promote, reason = decide(
-        challenger[config.metric],
-        None if champion_scores is None else champion_scores[config.metric],
+        challenger.get(config.metric),
+        None if champion_scores is None else champion_scores.get(config.metric),
         metric=config.metric,
         tolerance=config.tolerance,
     )
@@ -156,17 +167,29 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
         "reason": reason,
         "model": {k: card[k] for k in ("estimator", "params", "rows_used", "train_seconds", "sha256")},
     }
-    png = confusion_matrix_png(
-        np.array(challenger["confusion_matrix"]), challenger["classes"], title=f"{version} on {len(y)} held-out rows"
-    )
-    store.reports.publish(version, metrics, {"confusion_matrix.png": png, "report.html": render_report(metrics, png).encode()})
+    title = f"{version} on {len(y)} held-out rows"
+    if dataset.regression:
+        plot_name, png = "predicted_vs_actual.png", residuals_png(y.to_numpy(), challenger_model.predict(X), title=title)
+    else:
+        plot_name, png = (
+            "confusion_matrix.png",
+            confusion_matrix_png(np.array(challenger["confusion_matrix"]), challenger["classes"], title=title),
+        )
+    store.reports.publish(version, metrics, {plot_name: png, "report.html": render_report(metrics, png).encode()})
     # The pointer before the record: a crash in between re-judges the version (now its own
     # champion) and promotes it again, instead of leaving a promoted version that is not champion.
     if held:
         hold_for_approval(store, metrics, config)
     elif promote:
-        store.registry.set_champion({"version": version, "promoted_at": now, config.metric: challenger[config.metric]})
-    store.registry.record_evaluation(version, {k: metrics[k] for k in ("evaluated_at", "decision", "reason")})
+        store.registry.set_champion({"version": version, "promoted_at": now, config.metric: challenger.get(config.metric)})
+    store.registry.record_evaluation(
+        version,
+        {
+            **{k: metrics[k] for k in ("evaluated_at", "decision", "reason", "primary_metric")},
+            # the model card's scores: RMSE, MAE, R² for a number; accuracy, macro F1 for classes
+            "scores": {k: v for k, v in challenger.items() if isinstance(v, float)},
+        },
+    )
     return metrics
 
 
@@ -182,9 +205,9 @@ def hold_for_approval(store: Store, metrics: dict[str, Any], config: PipelineCon
             "timeout_s": config.approval.timeout_s,
             "on_timeout": config.approval.on_timeout,
             "metric": metric,
-            "score": metrics["challenger"][metric],
+            "score": metrics["challenger"].get(metric),
             "champion": None if champion is None else champion["version"],
-            "champion_score": None if champion is None else champion[metric],
+            "champion_score": None if champion is None else champion.get(metric),
             "reason": metrics["reason"],
         },
     )
@@ -200,7 +223,7 @@ def hold_for_approval(store: Store, metrics: dict[str, Any], config: PipelineCon
                     "reason": f"superseded by {version}, a newer candidate",
                 },
             )
-            store.registry.record_evaluation(
+            store.registry.update_evaluation(
                 older["version"],
                 {"evaluated_at": metrics["evaluated_at"], "decision": "rejected", "reason": f"superseded by {version}"},
             )
@@ -223,23 +246,55 @@ def confusion_matrix_png(matrix: np.ndarray, classes: list[str], *, title: str) 
     return buf.getvalue()
 
 
+def residuals_png(actual: np.ndarray, predicted: np.ndarray, *, title: str) -> bytes:
+    """Predicted against actual (the diagonal is a perfect model), and the residuals' spread."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.8), dpi=100)
+    left.scatter(actual, predicted, s=8, alpha=0.5)
+    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+    left.plot([low, high], [low, high], color="#b42318", linewidth=1)
+    left.set(xlabel="actual", ylabel="predicted", title="predicted against actual")
+    right.hist(predicted - actual, bins=30)
+    right.set(xlabel="residual (predicted - actual)", ylabel="rows", title="residuals")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def render_report(metrics: dict[str, Any], png: bytes) -> str:
     """One HTML file, no external URL: styles inline, the plot embedded as a data URI."""
     esc = html.escape
     ch, champ = metrics["challenger"], metrics["champion"]
 
     def cell(scores: dict[str, Any] | None, key: str) -> str:
-        return "&mdash;" if scores is None or key not in scores else f"{scores[key]:.4f}"
+        return "&mdash;" if scores is None or scores.get(key) is None else f"{scores[key]:.4f}"
 
-    classes = "".join(
-        f"<tr><td>{esc(name)}</td>"
-        + "".join(f"<td>{v[m]:.3f}</td>" for m in ("precision", "recall", "f1-score"))
-        + f"<td>{int(v['support'])}</td></tr>"
-        for name, v in ch["per_class"].items()
-    )
-    roc_auc = (
-        f"<tr><td>ROC AUC</td><td>{cell(ch, 'roc_auc')}</td><td>{cell(champ, 'roc_auc')}</td></tr>" if "roc_auc" in ch else ""
-    )
+    def row(label: str, key: str) -> str:
+        return f"<tr><td>{label}</td><td>{cell(ch, key)}</td><td>{cell(champ, key)}</td></tr>"
+
+    if "per_class" in ch:
+        rows = row("macro F1", "f1_macro") + row("accuracy", "accuracy") + (row("ROC AUC", "roc_auc") if "roc_auc" in ch else "")
+        classes = "".join(
+            f"<tr><td>{esc(name)}</td>"
+            + "".join(f"<td>{v[m]:.3f}</td>" for m in ("precision", "recall", "f1-score"))
+            + f"<td>{int(v['support'])}</td></tr>"
+            for name, v in ch["per_class"].items()
+        )
+        detail = f"""<h2>Per class (challenger)</h2>
+<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{classes}</table>
+<h2>Confusion matrix (challenger)</h2>
+<img alt="confusion matrix" src="data:image/png;base64,{base64.b64encode(png).decode()}">"""
+    else:
+        rows = row("RMSE (lower is better)", "rmse") + row("MAE (lower is better)", "mae") + row("R²", "r2")
+        detail = f"""<h2>Predicted against actual, and the residuals (challenger)</h2>
+<img alt="predicted against actual, and residuals" src="data:image/png;base64,{base64.b64encode(png).decode()}">"""
     colour = "#1a7f37" if metrics["decision"] == "promoted" else "#b42318"
     champ_label = f"champion {esc(champ['version'])}" if champ else "champion (none)"
     return f"""<!doctype html>
@@ -254,12 +309,8 @@ td:first-child,th:first-child{{text-align:left}}.decision{{color:{colour};font-w
 Primary metric: {esc(metrics["primary_metric"])}.</p>
 <h2>Challenger vs champion</h2>
 <table><tr><th>metric</th><th>challenger {esc(metrics["version"])}</th><th>{champ_label}</th></tr>
-<tr><td>macro F1</td><td>{cell(ch, "f1_macro")}</td><td>{cell(champ, "f1_macro")}</td></tr>
-<tr><td>accuracy</td><td>{cell(ch, "accuracy")}</td><td>{cell(champ, "accuracy")}</td></tr>{roc_auc}</table>
-<h2>Per class (challenger)</h2>
-<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{classes}</table>
-<h2>Confusion matrix (challenger)</h2>
-<img alt="confusion matrix" src="data:image/png;base64,{base64.b64encode(png).decode()}">
+{rows}</table>
+{detail}
 <h2>Model</h2><p>{esc(metrics["model"]["estimator"])} {esc(str(metrics["model"]["params"]))},
 trained on {metrics["model"]["rows_used"]} rows in {metrics["model"]["train_seconds"]} s; sha256 {esc(metrics["model"]["sha256"][:16])}&hellip;</p>
 </body></html>

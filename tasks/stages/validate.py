@@ -86,7 +86,8 @@ class LabelJudge:
     config: PipelineConfig
     skip: str | None = None  # why no batch can be judged in this run
     version: str = ""
-    baseline: float = 0.0  # the champion's disagreement rate on held-out data
+    baseline: float = 0.0  # the champion's disagreement rate on held-out data (regression: its MAE)
+    held_out: dict[str, Any] = field(default_factory=dict)  # the champion's held-out scores
 
     @classmethod
     def of_champion(cls, store: Store, config: PipelineConfig) -> LabelJudge:
@@ -100,7 +101,12 @@ class LabelJudge:
         judged = store.reports.metrics(version)
         if judged is None:
             return cls(store, config, skip=f"label check skipped: no evaluation record for champion {version}")
-        return cls(store, config, version=version, baseline=1.0 - float(judged["challenger"]["accuracy"]))
+        scores = judged["challenger"]
+        if config.dataset.regression:
+            if scores.get("target_sd") is None:
+                return cls(store, config, skip=f"label check skipped: champion {version} has no regression scores")
+            return cls(store, config, version=version, baseline=float(scores["mae"]), held_out=scores)
+        return cls(store, config, version=version, baseline=1.0 - float(scores["accuracy"]), held_out=scores)
 
     @cached_property
     def model(self) -> Any:
@@ -125,6 +131,47 @@ class LabelJudge:
         return {key: checks[key] for key in frames}
 
     def _verdict(self, y: pd.Series, predicted: np.ndarray) -> LabelCheck:
+        return self._error_verdict(y, predicted) if self.config.dataset.regression else self._class_verdict(y, predicted)
+
+    def _error_verdict(self, y: pd.Series, predicted: np.ndarray) -> LabelCheck:
+        """A number target: the champion's absolute errors on the batch against its held-out
+        MAE. Failed when larger by a one-sided t-test and by more than ``min_excess`` of the
+        held-out target's standard deviation (shuffled targets, another unit)."""
+        from scipy.stats import ttest_1samp
+
+        config, version, held_out = self.config, self.version, self.held_out
+        errors = np.abs(predicted - y.to_numpy(dtype="float64"))
+        mae, rmse = float(errors.mean()), float(np.sqrt((errors**2).mean()))
+        baseline, allowed = self.baseline, self.baseline + config.label_min_excess * held_out["target_sd"]
+        p_value = (
+            float(ttest_1samp(errors, baseline, alternative="greater").pvalue) if errors.std() > 0 else float(mae <= baseline)
+        )
+        details = {
+            "champion": version,
+            "rows": len(errors),
+            "mae": round(mae, 6),
+            "rmse": round(rmse, 6),
+            "held_out_mae": round(baseline, 6),
+            "held_out_rmse": round(held_out["rmse"], 6),
+            "allowed_mae": round(allowed, 6),
+            "p_value": p_value,
+            "alpha": config.label_alpha,
+            "min_excess": config.label_min_excess,
+        }
+        summary = (
+            f"the champion ({version}) misses this batch's '{config.dataset.target}' by {mae:.4g} on average "
+            f"(MAE; RMSE {rmse:.4g}); on held-out data by {baseline:.4g} (RMSE {held_out['rmse']:.4g})"
+        )
+        if p_value < config.label_alpha and mae > allowed:
+            return LabelCheck(
+                "failed",
+                f"{summary}: far beyond it (more than {allowed:.4g}): targets may be shuffled, in other units "
+                "or of another quantity; fix the export, or release the batch if the world changed",
+                details,
+            )
+        return LabelCheck("passed", f"label check passed: {summary}", details)
+
+    def _class_verdict(self, y: pd.Series, predicted: np.ndarray) -> LabelCheck:
         from scipy.stats import binomtest
 
         config, dataset, version, baseline = self.config, self.config.dataset, self.version, self.baseline

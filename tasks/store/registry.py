@@ -156,6 +156,10 @@ class ModelRegistry(StorePart):
     def record_evaluation(self, version: str, record: dict[str, Any]) -> None:
         self.backend.write_json(self._key(version, EVALUATION), record)
 
+    def update_evaluation(self, version: str, changes: dict[str, Any]) -> None:
+        """A later decision on a judged version (an approval's answer): its scores stay."""
+        self.record_evaluation(version, {**(self.evaluation(version) or {}), **changes})
+
     def unevaluated(self) -> list[str]:
         """Committed versions not judged yet, oldest first."""
         return [v for v in self.versions() if self.evaluation(v) is None]

@@ -29,7 +29,8 @@ def model_rows(store: Store) -> list[dict[str, Any]]:
                 "decision": judged.get("decision") or metrics.get("decision", "not evaluated yet"),
                 "reason": judged.get("reason") or metrics.get("reason", ""),
                 "metric": metric,
-                "score": metrics["challenger"][metric] if metric else None,
+                "score": metrics["challenger"].get(metric) if metric else None,
+                "scores": headline_scores(metrics.get("challenger") or {}),
                 "champion_then": (metrics.get("champion") or {}).get("version"),
                 "champion_score_then": (metrics.get("champion") or {}).get(metric) if metric else None,
                 "is_champion": version == champion,
@@ -37,6 +38,15 @@ def model_rows(store: Store) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+HEADLINE_SCORES = ("rmse", "mae", "r2", "accuracy", "f1_macro", "roc_auc")  # what a version's row shows, when scored
+
+
+def headline_scores(scores: dict[str, Any]) -> dict[str, float]:
+    """A version's main scores: RMSE, MAE and R² for a number target; accuracy, macro F1
+    (and ROC AUC) for classes."""
+    return {k: round(scores[k], 4) for k in HEADLINE_SCORES if scores.get(k) is not None}
 
 
 def inbox_state(store: Store) -> dict[str, Any]:

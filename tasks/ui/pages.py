@@ -53,7 +53,7 @@ def _models_table(rows: list[dict[str, Any]]) -> str:
     body = []
     for r in reversed(rows):  # newest first
         report = f'<a href="reports/{quote(r["version"])}">report</a>' if r["has_report"] else ""
-        score = "" if r["score"] is None else f"{r['score']:.4f}"
+        score = ", ".join(f"{k} {v:.4f}" for k, v in (r.get("scores") or {}).items())
         marker = " (champion)" if r["is_champion"] else ""
         body.append(
             f'<tr class="{"champion" if r["is_champion"] else ""}"><td>{escape(r["version"])}{marker}</td>'
@@ -62,7 +62,7 @@ def _models_table(rows: list[dict[str, Any]]) -> str:
             f"<td>{report}</td></tr>"
         )
     return (
-        "<table><tr><th>version</th><th>trained</th><th>model</th><th>score</th><th>decision</th><th>why</th><th></th></tr>"
+        "<table><tr><th>version</th><th>trained</th><th>model</th><th>scores</th><th>decision</th><th>why</th><th></th></tr>"
         + "".join(body)
         + "</table>"
     )
@@ -110,7 +110,7 @@ def _scoring_table(scoring: dict[str, Any]) -> str:
     ]
     return (
         head
-        + "<table><tr><th>when</th><th>file</th><th>rows</th><th>model</th><th>predicted classes</th><th>output</th></tr>"
+        + "<table><tr><th>when</th><th>file</th><th>rows</th><th>model</th><th>predictions</th><th>output</th></tr>"
         + "".join(body)
         + "</table>"
     )
