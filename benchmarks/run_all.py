@@ -31,6 +31,7 @@ SCRIPTS = [
     ["stop.py"],
     ["serving.py"],
     ["alerts.py"],
+    ["regression_scale.py"],
 ]
 
 if __name__ == "__main__":

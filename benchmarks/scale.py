@@ -35,11 +35,12 @@ from common import (
 STAGES = ["ingest", "validate", "features", "train", "evaluate"]
 
 
-def through_stages(rows: int, workdir: Path) -> dict[str, dict]:
+def through_stages(rows: int, workdir: Path, make=iris_like) -> dict[str, dict]:
+    """``rows`` rows made by ``make(rows, seed)`` (iris-like by default) through each stage."""
     data = workdir / f"data-{rows}"
     csv = workdir / f"drop-{rows}.csv"
     t = time.perf_counter()
-    write_csv(iris_like(rows, seed=rows % 997), csv)
+    write_csv(make(rows, rows % 997), csv)
     print(f"  generated {rows:,} rows ({csv.stat().st_size / 2**20:.0f} MiB CSV) in {time.perf_counter() - t:.1f} s", flush=True)
     out = {}
     for stage in STAGES:

@@ -1,6 +1,6 @@
 """Run one pipeline stage in this process and print its wall time and peak RSS (JSON).
 
-    python benchmarks/stage.py STAGE DATA_URL [CSV]     STAGE: ingest|validate|validate_cold|features|train|evaluate
+    [PIPELINE_CONFIG=...] python benchmarks/stage.py STAGE DATA_URL [CSV]     STAGE: ingest|validate|validate_cold|features|train|evaluate
 (validate_cold counts the Great Expectations import in its time). The same stage entry
 points the DAGs call, on any backend.
 """
@@ -8,6 +8,7 @@ points the DAGs call, on any backend.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -21,7 +22,8 @@ def main() -> None:
     from tasks.config import Settings, load_config
     from tasks.store import open_store
 
-    settings = Settings.from_env({"PIPELINE_DATA_URL": data_url})
+    chosen = {k: os.environ[k] for k in ("PIPELINE_CONFIG",) if os.environ.get(k)}  # another data set's parameters
+    settings = Settings.from_env({"PIPELINE_DATA_URL": data_url, **chosen})
     store, config = open_store(settings.data_url), load_config(settings.config_file)
     if stage == "ingest":
         from tasks.stages.ingest import ingest

@@ -106,6 +106,10 @@ def test_honest_cars_pass_and_shuffled_targets_are_quarantined_with_both_errors(
     (rejected,) = result.quarantined
     assert rejected["stage"] == "label_check" and "misses this batch's 'Miles_per_Gallon' by" in rejected["reason"]
     assert "on held-out data by" in rejected["reason"] and "shuffled, in other units" in rejected["reason"]
+    # Kilometres per litre instead of miles per gallon: inside the suite's range, caught by the errors.
+    km_per_litre = cars.rows.iloc[300:].assign(**{TARGET: lambda f: (f[TARGET] * 0.425).round(1)})
+    (other_units,) = _drop(cars, "km-per-litre.csv", km_per_litre).quarantined
+    assert other_units["stage"] == "label_check"
 
 
 def test_text_in_the_target_is_refused_naming_the_column(cars):
