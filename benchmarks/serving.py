@@ -185,13 +185,16 @@ def drop_figures() -> dict:
             with tempfile.TemporaryDirectory(prefix="bench-score-") as tmp:
                 local = Path(tmp) / f"score-{rows}.csv"
                 write_csv(iris_like(rows, seed=7).drop(columns="target"), local)
-                seen = len(stack.api.asset_events(source_dag_id="score"))
+                predictions = stack.api.asset_id("predictions")
+                seen = len(stack.api.asset_events(asset_id=predictions))
                 with MemorySampler(stack.launcher_pid()) as memory:
                     dropped = time.time()
                     stack.store.scoring_inbox.put_file(local.name, local)
                     events = wait_for(
                         "the predictions event",
-                        lambda seen=seen: (e := stack.api.asset_events(source_dag_id="score")) and len(e) > seen and e,
+                        lambda seen=seen, asset=predictions: (
+                            (e := stack.api.asset_events(asset_id=asset)) and len(e) > seen and e
+                        ),
                         timeout=900,
                     )
             figures[f"{rows} rows"] = {

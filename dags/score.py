@@ -21,7 +21,7 @@ assets = o.chain_assets()
     tags=["consumes:scoring_inbox", "produces:predictions"],
 )
 def score():
-    @task(outlets=[assets.predictions, o.QUARANTINED])
+    @task(outlets=[assets.predictions, o.QUARANTINED, o.DRIFTED])
     def score_claimed_files(**context) -> dict:
         from tasks.stages.score import score_pending
 

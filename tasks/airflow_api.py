@@ -60,8 +60,16 @@ class ApiClient:
     def patch(self, path: str, body: Any) -> Any:
         return self._request("PATCH", path, body)
 
-    def post(self, path: str, body: Any) -> Any:
-        return self._request("POST", path, body)
+    def post(self, path: str, body: Any, attempts: int = 1) -> Any:
+        """POST; ``attempts`` > 1 retries a 5xx (on SQLite a busy database answers 500 after its
+        5 s lock wait) for requests where a duplicate does no harm (a retrain, an undo's event)."""
+        for attempt in range(attempts):
+            try:
+                return self._request("POST", path, body)
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 or attempt == attempts - 1:
+                    raise
+                time.sleep(1.0)
 
     def answer_approval(self, asked: dict[str, Any], approve: bool, reason: str) -> dict[str, Any]:
         """Answer the Required Action at ``asked`` (dag_id, run_id, task_id, map_index), as

@@ -332,6 +332,33 @@ def alerts_deliver() -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a list of JSON objects instead of a table.")
+@click.option("--last", default=20, show_default=True, help="How many recent checks.")
+def drift(as_json: bool, last: int) -> None:
+    """Recent drift checks of scored files against the champion's training data, newest first."""
+    from tasks.ml.drift import figures, summary_line
+
+    checks = Target.find().store().drift.recent(last)
+    if as_json:
+        print_json([{**figures(c), "checked_at": c["checked_at"]} for c in checks])
+        return
+    rows = [
+        {
+            "when": c["checked_at"],
+            "source": c["source"],
+            "model": c["model_version"],
+            "rows": c["rows"],
+            "result": summary_line(c),
+        }
+        for c in checks
+    ]
+    if not rows:
+        click.echo("No drift check yet (each file scored through the scoring inbox is checked).")
+        return
+    print_table(rows, ["when", "source", "model", "rows", "result"], title="Drift checks")
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a list of JSON objects (each with its version) instead of lines.")
 def approvals(as_json: bool) -> None:
     """Models waiting for a person's yes: version, metrics against the champion, report link."""
@@ -470,7 +497,7 @@ def _undo(step, record_id: str, why: str) -> None:
         result = step(target.store(), record_id, why)
     except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
-    target.api.post("/api/v2/assets/events", {"asset_id": target.api.asset_id("raw"), "extra": result.event_extra()})
+    target.api.post("/api/v2/assets/events", {"asset_id": target.api.asset_id("raw"), "extra": result.event_extra()}, attempts=3)
     for line in result.log_lines():
         click.echo(line)
     click.echo("Posted a 'raw' event: preprocess, train and evaluate now rebuild (see the Assets page).")
@@ -502,10 +529,22 @@ def retrain(why: str) -> None:
     """Train a new version now, even on unchanged data and settings; evaluate follows."""
     target = Target.find()
     target.require_airflow()
-    run_ = target.api.post(
-        "/api/v2/dags/train/dagRuns",
-        {"logical_date": None, "conf": {"retrain": True, "why": why}, "note": f"make retrain: {why}" if why else "make retrain"},
-    )
+    import urllib.error
+
+    try:
+        run_ = target.api.post(
+            "/api/v2/dags/train/dagRuns",
+            {
+                "logical_date": None,
+                "conf": {"retrain": True, "why": why},
+                "note": f"make retrain: {why}" if why else "make retrain",
+            },
+            attempts=3,
+        )
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(
+            f"Airflow did not start the train run: HTTP {exc.code} {exc.reason} (three tries): see its api-server log, then try again"
+        ) from None
     click.echo(f"Triggered train run {run_['dag_run_id']}: a new version is trained, then evaluated (see the Dags page).")
 
 

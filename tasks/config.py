@@ -204,6 +204,19 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class Monitoring:
+    """``[monitoring]``: when a feature, and the data set, drifted (``tasks.ml.drift``)."""
+
+    psi_drift: float = 0.25  # a feature's PSI at or over this (and a significant test): drifted
+    psi_warning: float = 0.1  # at or over this: a warning
+    alpha: float = 0.05  # the tests' level, divided by the number of features (Bonferroni)
+    dataset_share: float = 0.5  # the data set drifted when this share of its features did
+    min_rows: int = 100  # fewer rows flag nothing (noise)
+    window_rows: int = 1000  # the scoring server checks its requests every this many rows...
+    window_s: float = 3600.0  # ...or this many seconds, whichever comes first
+
+
+@dataclass(frozen=True)
 class Approval:
     """Whether a person says yes before a model goes live (``[deploy]``)."""
 
@@ -240,6 +253,7 @@ class PipelineConfig:
     label_min_rows: int = 20
     alerts: Alerts | None = None  # no [alerts] table: nobody is told
     approval: Approval = Approval()  # [deploy]: no table, no approval (today's behaviour)
+    monitoring: Monitoring = Monitoring()
 
 
 class ConfigError(ValueError):
@@ -309,6 +323,22 @@ class _Deploy(_Table):
         return value
 
 
+class _Monitoring(_Table):
+    psi_drift: float = Field(Monitoring.psi_drift, gt=0)
+    psi_warning: float = Field(Monitoring.psi_warning, gt=0)
+    alpha: float = Field(Monitoring.alpha, gt=0, lt=1)
+    dataset_share: float = Field(Monitoring.dataset_share, gt=0, le=1)
+    min_rows: int = Field(Monitoring.min_rows, ge=1)
+    window_rows: int = Field(Monitoring.window_rows, ge=1)
+    window_s: float = Field(Monitoring.window_s, gt=0)
+
+    @model_validator(mode="after")
+    def _warning_below_drift(self) -> _Monitoring:
+        if self.psi_warning > self.psi_drift:
+            raise ValueError("psi_warning must not be above psi_drift (a warning comes before drift)")
+        return self
+
+
 class _Dataset(_Table):
     name: str = Field(min_length=1)
     target: str = Field(min_length=1)
@@ -337,6 +367,7 @@ class _ParametersFile(_Table):
     promotion: _Promotion = Field(default_factory=_Promotion)
     alerts: _Alerts | None = None
     deploy: _Deploy = Field(default_factory=_Deploy)
+    monitoring: _Monitoring = Field(default_factory=_Monitoring)
 
     @model_validator(mode="after")
     def _metric_fits_the_task(self) -> _ParametersFile:
@@ -415,6 +446,7 @@ def load_config(path: Path) -> PipelineConfig:
         label_min_excess=parsed.label_check.min_excess,
         label_min_rows=parsed.label_check.min_rows,
         alerts=_alerts(parsed.alerts),
+        monitoring=Monitoring(**parsed.monitoring.model_dump()),
         approval=Approval(
             required=parsed.deploy.approval == "always",
             timeout_s=duration_s(parsed.deploy.approval_timeout),

@@ -34,6 +34,11 @@ class StageResult:
     def log_lines(self) -> list[str]:
         return []
 
+    def drift_checks(self) -> list[dict[str, Any]]:
+        """Drift checks this stage made, each one event on the ``drift`` asset: ``source``,
+        ``drifted``, ``dataset_drift``, ``scores`` (the task must have the DRIFTED alias)."""
+        return []
+
     def alerts(self) -> list[dict[str, Any]]:
         """What people are told about this result, beside rejections: each with ``kind``,
         ``level``, ``what``, ``why`` and the ``versions`` or ``link`` it concerns."""

@@ -124,7 +124,8 @@ def test_the_seed_chain_runs_on_celery_with_the_data_on_s3(cluster):
 
 def test_a_scoring_upload_is_scored_on_the_cluster(cluster):
     cluster.drop("cluster_to_score.csv", iris_sample(30, seed=203).drop(columns="target").to_csv(index=False), to_score=True)
-    event = wait_for("a predictions event", lambda: cluster.api.asset_events(source_dag_id="score"), timeout=120)[0]["extra"]
+    predictions = cluster.api.asset_id("predictions")  # (the score task also posts a drift check)
+    event = wait_for("a predictions event", lambda: cluster.api.asset_events(asset_id=predictions), timeout=120)[0]["extra"]
     assert event["files"] == ["cluster_to_score.csv"] and event["rows"] == 30
     (job,) = event["jobs"]
     assert cluster.store.predictions.summary(job)["model_version"] == "v0001"

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from tasks.config import DAG_IDS
-from tasks.orchestration import QUARANTINED
+from tasks.orchestration import DRIFTED, QUARANTINED
 
 pytestmark = pytest.mark.airflow
 DAG_FILES = sorted((REPO_ROOT / "dags").glob("*.py"))
@@ -48,7 +48,7 @@ def walk(dagbag, start: str) -> list[str]:
             consumers.setdefault(asset.name, []).append(dag.dag_id)
         for task in dag.tasks:
             for outlet in task.outlets:
-                if outlet != QUARANTINED:  # the side exit for rejections, not a link of the chain
+                if outlet not in (QUARANTINED, DRIFTED):  # side exits (rejections, drift checks), not links of the chain
                     producers.setdefault(dag.dag_id, set()).add(outlet.name)
     chain, node = [start], start
     while node in consumers or node in producers:
@@ -145,3 +145,8 @@ def test_the_rejection_tasks_wait_for_the_task_that_rejects(dagbag):
     assert ingest.get_task("fail_the_run").upstream_task_ids == {"record_rejections"}
     assert preprocess.get_task("record_rejections").upstream_task_ids == {"validate_and_split"}
     assert preprocess.get_task("fail_the_run").upstream_task_ids == {"record_rejections"}
+
+
+def test_only_the_scoring_task_reports_drift_checks(dagbag):
+    checking = {(dag.dag_id, t.task_id) for dag in dagbag.dags.values() for t in dag.tasks if DRIFTED in t.outlets}
+    assert checking == {("score", "score_claimed_files")}

@@ -427,8 +427,20 @@ def test_columns_in_another_order_pass_and_the_same_rows_reencoded_are_a_duplica
 def test_a_scoring_drop_produces_predictions_and_an_event(stack):
     rows = iris_sample(25, seed=202).drop(columns="target")
     stack.drop("to_score.csv", rows.to_csv(index=False), to_score=True)
-    event = wait_for("a predictions event", lambda: stack.api.asset_events(source_dag_id="score"), timeout=120)[0]["extra"]
+    predictions = stack.api.asset_id("predictions")
+    event = wait_for("a predictions event", lambda: stack.api.asset_events(asset_id=predictions), timeout=120)[0]["extra"]
     assert event["files"] == ["to_score.csv"] and event["rows"] == 25
+
+    # Checked for drift against the champion's training rows: 25 rows are too few to flag anything.
+    def drift_events() -> list[dict]:  # the drift asset exists once its alias posted the first event
+        drift = next(
+            (a["id"] for a in stack.api.get("/api/v2/assets?name_pattern=drift")["assets"] if a["name"] == "drift"), None
+        )
+        return drift is not None and stack.api.asset_events(asset_id=drift)
+
+    checked = wait_for("a drift event", drift_events, timeout=60)[0]["extra"]
+    assert checked["source"] == "to_score.csv" and checked["drifted"] == [] and not checked["dataset_drift"]
+    assert {s["status"] for s in checked["scores"].values()} == {"too few rows"}
     (job,) = event["jobs"]
     scored = pd.read_csv(io.BytesIO(stack.store.predictions.read_output(job)))
     assert list(scored.columns) == [*rows.columns, "prediction", "probability"] and len(scored) == 25

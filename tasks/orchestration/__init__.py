@@ -15,7 +15,7 @@ keep working.
 """
 
 from tasks.orchestration.approval import RUNS_AT_ONCE, ModelApproval, held_for_approval, held_version
-from tasks.orchestration.assets import QUARANTINE_NAME, QUARANTINED, ChainAssets, chain_assets, inbox_watchers
+from tasks.orchestration.assets import DRIFTED, QUARANTINE_NAME, QUARANTINED, ChainAssets, chain_assets, inbox_watchers
 from tasks.orchestration.dag_defaults import DAG_SETTINGS, config, files_already_claimed, retrain_requested, settings, store
 from tasks.orchestration.inbox_trigger import InboxTrigger
 from tasks.orchestration.rejections import (
@@ -29,6 +29,7 @@ from tasks.orchestration.rejections import (
 
 __all__ = [
     "DAG_SETTINGS",
+    "DRIFTED",
     "QUARANTINED",
     "QUARANTINE_NAME",
     "ChainAssets",

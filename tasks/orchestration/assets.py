@@ -32,6 +32,10 @@ QUARANTINE_NAME = "quarantine"
 # asset only when something was rejected (a plain outlet would fire on every success), one
 # per rejected file, so the Assets page lists each rejection with its reason.
 QUARANTINED = AssetAlias(name="quarantined")
+# The same for drift checks: one event on the drift asset per check (the file or window it
+# checked, which features drifted, the scores), from the tasks that check.
+DRIFT_NAME = "drift"
+DRIFTED = AssetAlias(name="drifted")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class ChainAssets:
     scoring_inbox: Asset
     predictions: Asset
     quarantine: Asset
+    drift: Asset
 
 
 def resume_watcher(data_url: str, kind: str) -> AssetWatcher:
@@ -118,4 +123,5 @@ def _chain_assets(data_url: str, inbox_queue: str | None, settle_s: float) -> Ch
         ),
         predictions=asset("predictions", "scored files: every input column plus prediction and probability"),
         quarantine=asset(QUARANTINE_NAME, "rejected drops and batches, each with its reason (pipeline quarantine)"),
+        drift=asset(DRIFT_NAME, "drift checks of scored files against the champion's training data (pipeline drift)"),
     )

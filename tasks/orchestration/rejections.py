@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from tasks.config import Settings
 from tasks.orchestration.alerting import AlreadyReported, alert_rejections, alert_result
-from tasks.orchestration.assets import QUARANTINED, chain_assets
+from tasks.orchestration.assets import DRIFTED, QUARANTINED, chain_assets
 from tasks.results import StageResult
 from tasks.store import part_uri
 from tasks.store.backend import StorageUnavailable
@@ -49,6 +49,8 @@ def emit(context: dict[str, Any], result: StageResult, outlet: Asset | None = No
         raise (AlreadyReported if rejections else AirflowFailException)(failure)
     for r in rejections:
         context["outlet_events"][QUARANTINED].add(chain_assets().quarantine, extra=r)
+    for check in result.drift_checks():
+        context["outlet_events"][DRIFTED].add(chain_assets().drift, extra=check)
     if outlet is not None:
         if reason := result.nothing_new():
             raise AirflowSkipException(reason)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import PipelineConfig
+from tasks.ml.drift import figures, summary_line
 from tasks.ml.scoring import LoadedModel, RefusedInput, class_counts, load_champion, read_checked, with_predictions
 from tasks.results import StageResult, where_each_went
 from tasks.store import Store
@@ -25,6 +26,7 @@ class ScoreResult(StageResult):
     jobs: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)  # one check per scored file
 
     def nothing_new(self) -> str | None:
         return None if self.jobs else "Nothing scored: nothing to emit on 'predictions'"
@@ -48,10 +50,33 @@ class ScoreResult(StageResult):
         }
 
     def log_lines(self) -> list[str]:
+        return (
+            [
+                f"SCORED {j['file']} ({j['rows']} rows) with {j['model_version']} -> {j['output_uri']}: {j['class_counts']}"
+                for j in self.jobs
+            ]
+            + [f"DRIFT {d['source']}: {summary_line(d)}" for d in self.drift]
+            + [f"Removed what a failed write left: {', '.join(self.cleaned)}"] * bool(self.cleaned)
+        )
+
+    def drift_checks(self) -> list[dict[str, Any]]:
+        return [figures(d) for d in self.drift]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """A scored file that drifted from what the champion learned from."""
         return [
-            f"SCORED {j['file']} ({j['rows']} rows) with {j['model_version']} -> {j['output_uri']}: {j['class_counts']}"
-            for j in self.jobs
-        ] + [f"Removed what a failed write left: {', '.join(self.cleaned)}"] * bool(self.cleaned)
+            {
+                "kind": "drift",
+                "level": "warning",
+                "what": f"{d['source']} drifted from what {d['model_version']} learned from: {', '.join(d['drifted'])}",
+                "why": summary_line(d),
+                "fix": "pipeline drift shows each feature's scores; if the world changed, drop labelled rows of it to retrain",
+                "versions": [d["model_version"]],
+                "files": [d["source"]],
+            }
+            for d in self.drift
+            if d["drifted"]
+        ]
 
 
 def score_pending(store: Store, config: PipelineConfig) -> ScoreResult:
@@ -60,11 +85,26 @@ def score_pending(store: Store, config: PipelineConfig) -> ScoreResult:
     result.cleaned = store.clean_scoring_debris()
     claims = store.scoring_inbox.pending()
     champion = load_champion(store) if claims else None
+    reference = store.registry.reference(champion.version) if champion else None
     for claim in claims:
         outcome = score_claim(store, claim, champion, config)
-        if outcome is not None:
-            (result.jobs if outcome.pop("outcome") == "scored" else result.quarantined).append(outcome)
+        if outcome is None:
+            continue
+        scored = outcome.pop("scored", None)
+        (result.jobs if outcome.pop("outcome") == "scored" else result.quarantined).append(outcome)
+        if scored is not None and reference is not None:  # versions trained before references existed have none
+            result.drift.append(check_drift(store, reference, scored, claim.name, champion.version, config))
     return result
+
+
+def check_drift(
+    store: Store, reference: dict[str, Any], scored, source: str, version: str, config: PipelineConfig
+) -> dict[str, Any]:
+    """Check ``scored`` rows (and their predictions) against the champion's reference; keep the check."""
+    from tasks.ml.drift import check
+
+    found = check(reference, scored, config.monitoring, predictions=scored["prediction"].to_numpy())
+    return store.drift.record({"source": source, "source_kind": "scoring file", "model_version": version, **found})
 
 
 def score_claim(store: Store, claim: Claim, champion: LoadedModel | None, config: PipelineConfig) -> dict[str, Any] | None:
@@ -95,4 +135,4 @@ def _score_file(store: Store, claim: Claim, local: Path, champion: LoadedModel |
         output = Path(tmp) / "predictions.csv"
         scored.to_csv(output, index=False)
         record = store.predictions.commit(claim.claim_id, output=output, original=local, file=claim.name, summary=summary)
-    return {"outcome": "scored", **record, "output_uri": store.predictions.output_uri(claim.claim_id)}
+    return {"outcome": "scored", **record, "output_uri": store.predictions.output_uri(claim.claim_id), "scored": scored}

@@ -98,4 +98,15 @@ def train(store: Store, config: PipelineConfig, *, retrain: bool = False) -> Tra
             },
         },
     )
+    store.registry.save_reference(card["version"], training_reference(store, features, X_fit, y_fit, pipeline, config))
     return TrainResult(card)
+
+
+def training_reference(store: Store, features: dict, X_fit, y_fit, pipeline, config: PipelineConfig) -> dict:
+    """What drift checks compare against: the training rows' distributions, and the model's
+    predictions on (a bounded sample of) the held-out rows."""
+    from tasks.ml.drift import make_reference
+
+    X_test, _ = features_and_target(store.features.sample(features, "test", config.max_eval_rows), config.dataset)
+    predictions = pipeline.predict(X_test) if len(X_test) else None
+    return make_reference(X_fit, y_fit, config.dataset, predictions)

@@ -15,6 +15,7 @@ on both backends, one part per kind of data:
     resumes/<kind>/         Resumes        work a failed run left behind, rung for once
     alerts/                 AlertLog       events people are told about, messages and their delivery
     approvals/<version>/    Approvals      models waiting for a person's yes, and the decisions
+    drift/                  DriftLog       checks of dropped, scored and served rows against the champion's reference
     dataset.json            DatasetRecord  which data set (name, schema) the root holds
     launcher.json           LauncherRecord which launcher runs on the root (while one does)
 
@@ -38,6 +39,7 @@ from tasks.store.backend import Backend, open_backend
 from tasks.store.batches import Batches
 from tasks.store.dataset_record import DatasetRecord
 from tasks.store.deployments import Deployments
+from tasks.store.drift_log import DriftLog
 from tasks.store.features import FeatureStore
 from tasks.store.inbox import SCORING_CLAIMED, SCORING_INBOX, Inbox
 from tasks.store.launcher_record import LauncherRecord
@@ -58,6 +60,7 @@ PART_FOLDERS = {
     "deployment": "deployment",
     "scoring_inbox": SCORING_INBOX,
     "predictions": "predictions",
+    "drift": "drift",
 }
 
 
@@ -101,6 +104,7 @@ class Store:
         self.resumes = Resumes(backend)
         self.alerts = AlertLog(backend)
         self.approvals = Approvals(backend)
+        self.drift = DriftLog(backend)
 
     @property
     def url(self) -> str:

@@ -30,6 +30,7 @@ MODEL_FILE, CARD, RESERVATION, EVALUATION, CHAMPION = (
     "evaluation.json",
     "champion.json",
 )
+REFERENCE = "reference.json"  # what the version learned from: the drift checks' reference
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 
 
@@ -155,6 +156,13 @@ class ModelRegistry(StorePart):
 
     def record_evaluation(self, version: str, record: dict[str, Any]) -> None:
         self.backend.write_json(self._key(version, EVALUATION), record)
+
+    def save_reference(self, version: str, reference: dict[str, Any]) -> None:
+        """What ``version`` learned from (``tasks.ml.drift``): drift checks compare against it."""
+        self.backend.write_json(self._key(version, REFERENCE), reference)
+
+    def reference(self, version: str) -> dict[str, Any] | None:
+        return self.backend.read_json_or_none(self._key(version, REFERENCE))
 
     def update_evaluation(self, version: str, changes: dict[str, Any]) -> None:
         """A later decision on a judged version (an approval's answer): its scores stay."""
