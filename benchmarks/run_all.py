@@ -32,6 +32,7 @@ SCRIPTS = [
     ["serving.py"],
     ["alerts.py"],
     ["regression_scale.py"],
+    ["drift.py"],
 ]
 
 if __name__ == "__main__":

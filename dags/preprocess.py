@@ -25,7 +25,7 @@ assets = o.chain_assets()
     tags=["consumes:raw", "produces:features"],
 )
 def preprocess():
-    @task(outlets=[assets.features, o.QUARANTINED])
+    @task(outlets=[assets.features, o.QUARANTINED, o.DRIFTED])
     def validate_and_split(**context) -> dict:
         from tasks.stages.split import build_features
         from tasks.stages.validate import validate_pending

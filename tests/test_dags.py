@@ -147,6 +147,6 @@ def test_the_rejection_tasks_wait_for_the_task_that_rejects(dagbag):
     assert preprocess.get_task("fail_the_run").upstream_task_ids == {"record_rejections"}
 
 
-def test_only_the_scoring_task_reports_drift_checks(dagbag):
+def test_only_the_scoring_and_gate_tasks_report_drift_checks(dagbag):
     checking = {(dag.dag_id, t.task_id) for dag in dagbag.dags.values() for t in dag.tasks if DRIFTED in t.outlets}
-    assert checking == {("score", "score_claimed_files")}
+    assert checking == {("score", "score_claimed_files"), ("preprocess", "validate_and_split")}

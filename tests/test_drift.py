@@ -89,3 +89,25 @@ def test_a_scored_file_is_checked_kept_and_told(champion):
     (alert,) = result.alerts()
     assert alert["kind"] == "drift" and alert["files"] == ["grown.csv"] and "petal length (cm)" in alert["what"]
     assert sorted(c["source"] for c in store.drift.recent(5)) == ["grown.csv", "like.csv"]
+
+
+def test_a_labelled_batch_is_checked_as_it_passes_the_gate(champion):
+    """A batch of one species only: its petals are unlike the training mix (drift), yet its
+    labels are right (the label check passes it)."""
+    from tasks.stages.ingest import ingest
+    from tasks.stages.validate import validate_pending
+
+    store, config = champion.store, champion.config
+    rows = iris_sample(600, seed=41)
+    store.inbox.add_claimed("mixed.csv", csv_bytes(rows.iloc[:150]))
+    store.inbox.add_claimed("setosa-only.csv", csv_bytes(rows[rows["target"] == 0].head(150)))
+    store.inbox.add_claimed("tiny.csv", csv_bytes(rows.iloc[200:230]))
+    ingest(store)
+    result = validate_pending(store, config)
+    assert {b["file"] for b in result.passed} == {"mixed.csv", "setosa-only.csv", "tiny.csv"}
+    by_file = {d["source"]: d for d in result.drift}
+    assert set(by_file) == {"mixed.csv", "setosa-only.csv"}  # 30 rows: not checked (noise)
+    assert by_file["mixed.csv"]["drifted"] == [] and by_file["mixed.csv"]["source_kind"] == "labelled batch"
+    assert {"petal length (cm)", "petal width (cm)"} <= set(by_file["setosa-only.csv"]["drifted"])
+    assert [a["files"] for a in result.alerts()] == [["setosa-only.csv"]]
+    assert {e["source"] for e in result.drift_checks()} == {"mixed.csv", "setosa-only.csv"}

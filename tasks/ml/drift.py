@@ -228,3 +228,20 @@ def figures(check: dict[str, Any]) -> dict[str, Any]:
         "scores": {f: {k: v for k, v in s.items() if k in figures} for f, s in check["scores"].items()},
         "check_id": check["id"],
     }
+
+
+def drift_alerts(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A warning for each check that found drift (``StageResult.alerts``)."""
+    return [
+        {
+            "kind": "drift",
+            "level": "warning",
+            "what": f"{c['source']} drifted from what {c['model_version']} learned from: {', '.join(c['drifted'])}",
+            "why": summary_line(c),
+            "fix": "pipeline drift shows each feature's scores; if the world changed, drop labelled rows of it to retrain",
+            "versions": [c["model_version"]],
+            "files": [c["source"]],
+        }
+        for c in checks
+        if c["drifted"]
+    ]

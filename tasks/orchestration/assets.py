@@ -123,5 +123,7 @@ def _chain_assets(data_url: str, inbox_queue: str | None, settle_s: float) -> Ch
         ),
         predictions=asset("predictions", "scored files: every input column plus prediction and probability"),
         quarantine=asset(QUARANTINE_NAME, "rejected drops and batches, each with its reason (pipeline quarantine)"),
-        drift=asset(DRIFT_NAME, "drift checks of scored files against the champion's training data (pipeline drift)"),
+        drift=asset(
+            DRIFT_NAME, "drift checks of labelled batches and scored files against the champion's training data (pipeline drift)"
+        ),
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import PipelineConfig
-from tasks.ml.drift import figures, summary_line
+from tasks.ml.drift import drift_alerts, figures, summary_line
 from tasks.ml.scoring import LoadedModel, RefusedInput, class_counts, load_champion, read_checked, with_predictions
 from tasks.results import StageResult, where_each_went
 from tasks.store import Store
@@ -64,19 +64,7 @@ class ScoreResult(StageResult):
 
     def alerts(self) -> list[dict[str, Any]]:
         """A scored file that drifted from what the champion learned from."""
-        return [
-            {
-                "kind": "drift",
-                "level": "warning",
-                "what": f"{d['source']} drifted from what {d['model_version']} learned from: {', '.join(d['drifted'])}",
-                "why": summary_line(d),
-                "fix": "pipeline drift shows each feature's scores; if the world changed, drop labelled rows of it to retrain",
-                "versions": [d["model_version"]],
-                "files": [d["source"]],
-            }
-            for d in self.drift
-            if d["drifted"]
-        ]
+        return drift_alerts(self.drift)
 
 
 def score_pending(store: Store, config: PipelineConfig) -> ScoreResult:

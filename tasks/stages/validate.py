@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from tasks.config import PipelineConfig
+from tasks.ml.drift import check as drift_check
+from tasks.ml.drift import drift_alerts, figures
 from tasks.ml.modeling import features_and_target
 from tasks.ml.splitting import store_split
 from tasks.quality.contract import BatchValidation, build_suite, load_suite_json, passing_together, validate_frame
@@ -40,6 +42,13 @@ from tasks.store import Store
 class GateResult(StageResult):
     passed: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)  # passed batches checked against the champion's reference
+
+    def drift_checks(self) -> list[dict[str, Any]]:
+        return [figures(d) for d in self.drift]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return drift_alerts(self.drift)
 
     def event_extra(self) -> dict[str, Any]:
         return {
@@ -209,6 +218,7 @@ def validate_pending(store: Store, config: PipelineConfig) -> GateResult:
     suite_json = load_suite_json(config.dataset.suite)
     build_suite(suite_json)  # refuse to gate with a suite that does not load as written
     labels = LabelJudge.of_champion(store, config)
+    reference = store.registry.reference(labels.version) if labels.version else None  # drift checks' reference
     result = GateResult()
     for chunk in _chunks(store.batches.pending_validation()):
         frames = {m["batch_id"]: store.batches.read(m["batch_id"]) for m in chunk}
@@ -250,6 +260,20 @@ def validate_pending(store: Store, config: PipelineConfig) -> GateResult:
             result.passed.append(
                 {"batch_id": batch_id, "file": manifest["source_file"], "rows": manifest["rows"], "label_check": check.reason}
             )
+            # A batch too small to judge is not checked: a burst of tiny files would be noise.
+            if reference is not None and manifest["rows"] >= config.monitoring.min_rows:
+                found = drift_check(reference, frames[batch_id], config.monitoring)
+                result.drift.append(
+                    store.drift.record(
+                        {
+                            "source": manifest["source_file"],
+                            "source_kind": "labelled batch",
+                            "batch_id": batch_id,
+                            "model_version": labels.version,
+                            **found,
+                        }
+                    )
+                )
     return result
 
 
