@@ -201,7 +201,7 @@ def test_the_assets_page_lists_the_assets_and_the_graph_is_the_chain(visit):
         edges.setdefault(labels[source], set()).add(labels[target])
     chain, node = ["inbox"], "inbox"
     while node != "deployment":
-        (node,) = edges[node] - {"quarantined"}  # the rejection side exit (an alias) aside
+        (node,) = edges[node] - {"quarantined", "drifted"}  # the side exits (aliases: rejections, drift checks) aside
         chain.append(node)
     assert chain == CHAIN
     assert "quarantine" in edges["quarantined"]  # and it leads to the quarantine asset
