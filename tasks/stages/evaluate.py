@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tasks.config import LOWER_IS_BETTER, TASK_METRICS, PipelineConfig
-from tasks.ml.modeling import features_and_target, score
+from tasks.ml.modeling import features_and_target, regression_scores, score
 from tasks.results import StageResult
 from tasks.store import Store
 from tasks.store.registry import ModelIntegrityError
@@ -121,7 +121,9 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
         raise ValueError(f"the held-out split of {features['fingerprint']} is empty: not enough data to evaluate")
     card = store.registry.card(version)
     challenger_model = store.registry.load(version)
-    challenger = score(challenger_model, X, y, dataset)
+    # A number's predictions feed both the scores and the plot: predict once.
+    predicted = challenger_model.predict(X) if dataset.regression else None
+    challenger = regression_scores(predicted, y) if dataset.regression else score(challenger_model, X, y, dataset)
 
     champion_scores, champion_version, champion_note = None, None, None
     try:
@@ -169,7 +171,7 @@ def evaluate_version(store: Store, version: str, config: PipelineConfig) -> dict
     }
     title = f"{version} on {len(y)} held-out rows"
     if dataset.regression:
-        plot_name, png = "predicted_vs_actual.png", residuals_png(y.to_numpy(), challenger_model.predict(X), title=title)
+        plot_name, png = "predicted_vs_actual.png", residuals_png(y.to_numpy(), predicted, title=title)
     else:
         plot_name, png = (
             "confusion_matrix.png",
@@ -229,31 +231,36 @@ def hold_for_approval(store: Store, metrics: dict[str, Any], config: PipelineCon
             )
 
 
-def confusion_matrix_png(matrix: np.ndarray, classes: list[str], *, title: str) -> bytes:
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # no display on a worker
     import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
 
-    fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=100)
-    ConfusionMatrixDisplay(matrix, display_labels=classes).plot(ax=ax, cmap="Blues", colorbar=False)
-    ax.set_title(title, fontsize=10)
+    return plt
+
+
+def _png(fig) -> bytes:
+    """The figure as PNG bytes; the figure is closed (pyplot keeps every open one alive)."""
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
+    _pyplot().close(fig)
     return buf.getvalue()
+
+
+def confusion_matrix_png(matrix: np.ndarray, classes: list[str], *, title: str) -> bytes:
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    fig, ax = _pyplot().subplots(figsize=(4.8, 4.2), dpi=100)
+    ConfusionMatrixDisplay(matrix, display_labels=classes).plot(ax=ax, cmap="Blues", colorbar=False)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
 
 
 def residuals_png(actual: np.ndarray, predicted: np.ndarray, *, title: str) -> bytes:
     """Predicted against actual (the diagonal is a perfect model), and the residuals' spread."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.8), dpi=100)
+    fig, (left, right) = _pyplot().subplots(1, 2, figsize=(8.4, 3.8), dpi=100)
     left.scatter(actual, predicted, s=8, alpha=0.5)
     low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
     left.plot([low, high], [low, high], color="#b42318", linewidth=1)
@@ -261,11 +268,7 @@ def residuals_png(actual: np.ndarray, predicted: np.ndarray, *, title: str) -> b
     right.hist(predicted - actual, bins=30)
     right.set(xlabel="residual (predicted - actual)", ylabel="rows", title="residuals")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig)
 
 
 def render_report(metrics: dict[str, Any], png: bytes) -> str:
