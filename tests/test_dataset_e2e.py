@@ -27,6 +27,21 @@ def _quarantine_reason(stack: LaunchedStack, file: str) -> str | None:
     return next((e["reason"] for e in stack.store.quarantine.entries() if e["file"] == file), None)
 
 
+def _predict(stack: LaunchedStack, root, csv_name: str) -> pd.DataFrame:
+    """`pipeline predict` run from the data set's folder, as a user would: it finds the config
+    and data of the running stack by itself. Returns the predictions file it wrote."""
+    env = {k: v for k, v in stack.env.items() if k not in ("PIPELINE_CONFIG", "PIPELINE_DATA_URL")}
+    done = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "pipeline"), "predict", str(root / csv_name)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return pd.read_csv(root / csv_name.replace(".csv", ".predictions.csv"))
+
+
 def test_your_own_data_set_from_sample_to_predictions(tmp_path_factory):
     root = tmp_path_factory.mktemp("own-dataset")
     sample = root / "sample.csv"
@@ -70,16 +85,7 @@ def test_your_own_data_set_from_sample_to_predictions(tmp_path_factory):
         to_score.loc[0, "age"] = np.nan
         to_score.loc[1, "plan"] = None
         to_score.to_csv(root / "to-score.csv", index=False)
-        env = {k: v for k, v in stack.env.items() if k not in ("PIPELINE_CONFIG", "PIPELINE_DATA_URL")}
-        scored = subprocess.run(  # finds the config and data of the running stack by itself
-            [str(REPO_ROOT / ".venv" / "bin" / "pipeline"), "predict", str(root / "to-score.csv")],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert scored.returncode == 0, scored.stderr
-        out = pd.read_csv(root / "to-score.predictions.csv")
+        out = _predict(stack, root, "to-score.csv")
         assert list(out.columns) == [*to_score.columns, "prediction", "probability"]
         assert set(out["prediction"]) <= {"no", "yes"} and len(out) == 100
         assert out["age"].isna().any() and out["plan"].isna().any()  # scored despite the gaps
@@ -133,16 +139,7 @@ def test_a_number_to_predict_from_sample_to_the_three_ways_of_scoring(tmp_path_f
 
         unlabelled = cars.iloc[250:270].drop(columns="Miles_per_Gallon")
         unlabelled.to_csv(root / "to-score.csv", index=False)
-        env = {k: v for k, v in stack.env.items() if k not in ("PIPELINE_CONFIG", "PIPELINE_DATA_URL")}
-        predicted = subprocess.run(
-            [str(REPO_ROOT / ".venv" / "bin" / "pipeline"), "predict", str(root / "to-score.csv")],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert predicted.returncode == 0, predicted.stderr
-        by_predict = pd.read_csv(root / "to-score.predictions.csv")
+        by_predict = _predict(stack, root, "to-score.csv")
         assert list(by_predict["Name"]) == list(unlabelled["Name"]) and by_predict["prediction"].between(5, 50).all()
 
         stack.drop("to-score.csv", unlabelled.to_csv(index=False), to_score=True)
