@@ -43,18 +43,33 @@ def test_the_target_column_may_be_present(champion):
 
 def test_a_bad_file_is_quarantined_with_its_reason_and_nothing_is_scored(champion):
     store = champion.store
-    rows = iris_sample(20, seed=13).drop(columns="target")
-    rows.loc[3, "petal width (cm)"] = 80.0  # far outside the range; row 5 counting the header
+    rows = iris_sample(20, seed=13).drop(columns="target").astype({"petal width (cm)": object})
+    rows.loc[3, "petal width (cm)"] = "wide"  # text in a numeric column: unscorable
     drop_to_score(store, "odd.csv", csv_bytes(rows))
     drop_to_score(store, "notes.txt", b"hello")
     result = score_pending(store, champion.config)
     assert not result.jobs and store.predictions.jobs() == []
     reasons = {q["file"]: q["reason"] for q in result.rejections()}
-    assert "petal width (cm)" in reasons["odd.csv"] and "(row(s) 5 of the file)" in reasons["odd.csv"]
+    assert "petal width (cm)" in reasons["odd.csv"]
     assert ".csv" in reasons["notes.txt"]
     assert result.failure().startswith("Every file to score was rejected")
     assert {e["stage"] for e in store.quarantine.entries()} == {"score"}
     assert not [k for k in everything(store) if k.startswith("scoring/")]
+
+
+def test_values_beyond_the_training_range_are_scored_and_counted_as_drift(champion):
+    """The raw-data suite refuses a petal 80 cm wide in a labelled drop; in a file to score
+    it is drift: the live model answers and the check counts it."""
+    store = champion.store
+    rows = iris_sample(20, seed=13).drop(columns="target")
+    rows.loc[3, "petal width (cm)"] = 80.0
+    drop_to_score(store, "odd.csv", csv_bytes(rows))
+    result = score_pending(store, champion.config)
+    (job,) = result.jobs
+    assert job["rows"] == 20 and not result.rejections()
+    (check,) = result.drift
+    assert check["scores"]["petal width (cm)"]["outside_range"] == 0.05  # 1 row of 20
+    assert check["scores"]["petal width (cm)"]["status"] == "too few rows"  # 20 rows: noise, no alarm
 
 
 def test_before_any_champion_a_file_is_quarantined_saying_what_to_do(featured):
