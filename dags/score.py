@@ -2,7 +2,8 @@
 
 Consumes ``scoring_inbox`` (its watcher claims each new file); produces ``predictions``.
 A file that fails the checks (or arrives before any champion) is quarantined with its
-reason, as a ``quarantine`` event; when every file was rejected the run stays red.
+reason, as a ``quarantine`` event; when every file was rejected the run stays red. Each
+scored file, and each window of the scoring server's requests, is a ``drift`` event.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ assets = o.chain_assets()
     dag_id="score",
     schedule=[assets.scoring_inbox],
     **o.DAG_SETTINGS,
-    tags=["consumes:scoring_inbox", "produces:predictions"],
+    tags=["consumes:scoring_inbox", "produces:predictions", "produces:drift"],
 )
 def score():
     @task(outlets=[assets.predictions, o.QUARANTINED, o.DRIFTED])
@@ -28,7 +29,15 @@ def score():
         with o.storage_errors_retried():
             return o.emit(context, score_pending(o.store(), o.config()), assets.predictions)
 
+    @task(outlets=[o.DRIFTED])
+    def post_server_drift_checks(**context) -> dict:
+        from tasks.stages.score import announce_server_checks
+
+        with o.storage_errors_retried():
+            return o.emit(context, announce_server_checks(o.store()))
+
     o.report_rejections_of(score_claimed_files())
+    post_server_drift_checks()
 
 
 score()

@@ -335,7 +335,8 @@ def alerts_deliver() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a list of JSON objects instead of a table.")
 @click.option("--last", default=20, show_default=True, help="How many recent checks.")
 def drift(as_json: bool, last: int) -> None:
-    """Recent drift checks of scored files against the champion's training data, newest first."""
+    """Recent drift checks against the champion's training data, newest first: labelled
+    batches at the gate, scored files, and the scoring server's request windows (source server)."""
     from tasks.ml.drift import figures, summary_line
 
     checks = Target.find().store().drift.recent(last)
@@ -353,7 +354,10 @@ def drift(as_json: bool, last: int) -> None:
         for c in checks
     ]
     if not rows:
-        click.echo("No drift check yet (each file scored through the scoring inbox is checked).")
+        click.echo(
+            "No drift check yet (labelled batches, files scored through the scoring inbox and the scoring server's"
+            " requests are checked; see the Pipeline page's Drift section)."
+        )
         return
     print_table(rows, ["when", "source", "model", "rows", "result"], title="Drift checks")
 
@@ -466,7 +470,8 @@ def serve(port: int | None) -> None:
     from tasks.serving.scoring_server import serve as run_server
 
     target = Target.find()
-    run_server(target.store(), target.config().dataset, port or target.settings().serve_port)
+    config = target.config()
+    run_server(target.store(), config.dataset, port or target.settings().serve_port, config.monitoring)
 
 
 @main.command()

@@ -101,8 +101,15 @@ def test_the_inbox_watcher_uses_the_project_trigger_on_the_configured_data(dagba
     assert classpath == "tasks.orchestration.inbox_trigger.InboxTrigger"
     assert kwargs["data_url"] == os.environ["PIPELINE_DATA_URL"] and kwargs["inbox"] == "inbox"
     (scoring,) = list(_assets(dagbag.dags["score"].timetable.asset_condition))
-    claims, _ = scoring.watchers
+    claims, _, server_checks = scoring.watchers
     assert claims.trigger.serialize()[1]["inbox"] == "scoring"
+    # the scoring server's drift checks ring the score DAG at once (it posts them as drift events)
+    assert server_checks.trigger.serialize()[1] | {"data_url": None} == {
+        "data_url": None,
+        "kind": "server_drift_checks",
+        "check_s": 5.0,
+        "after_s": 0,
+    }
 
 
 def test_every_stage_is_rung_again_for_the_work_a_failed_run_left_behind(dagbag):
@@ -148,5 +155,10 @@ def test_the_rejection_tasks_wait_for_the_task_that_rejects(dagbag):
 
 
 def test_only_the_scoring_and_gate_tasks_report_drift_checks(dagbag):
+    """The gate and the score stage check; the score DAG also posts the scoring server's checks."""
     checking = {(dag.dag_id, t.task_id) for dag in dagbag.dags.values() for t in dag.tasks if DRIFTED in t.outlets}
-    assert checking == {("score", "score_claimed_files"), ("preprocess", "validate_and_split")}
+    assert checking == {
+        ("score", "score_claimed_files"),
+        ("score", "post_server_drift_checks"),
+        ("preprocess", "validate_and_split"),
+    }

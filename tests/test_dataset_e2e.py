@@ -119,6 +119,8 @@ def test_a_number_to_predict_from_sample_to_the_three_ways_of_scoring(tmp_path_f
     )
     assert made.returncode == 0, made.stderr
     assert "task regression:" in made.stdout and "Year: a date or timestamp" in made.stdout
+    with open(root / "cars" / "pipeline.toml", "a") as toml:  # a window per request of 100 rows or more
+        toml.write("\n[monitoring]\nwindow_rows = 100\n")
 
     stack = LaunchedStack(root, str(root / "data"), env={"PIPELINE_CONFIG": str(root / "cars" / "pipeline.toml")})
     with stack.started():
@@ -151,3 +153,81 @@ def test_a_number_to_predict_from_sample_to_the_three_ways_of_scoring(tmp_path_f
         assert served.status_code == 200, served.text
         numbers = [row["prediction"] for row in served.json()["predictions"]]
         assert numbers == pytest.approx(list(by_predict["prediction"][:3]), rel=1e-6)
+
+        _drift_by_model_year(stack, cars)
+
+
+def _drift_by_model_year(stack: LaunchedStack, cars: pd.DataFrame) -> None:
+    """Cars drift with their model year (the oil crises made them lighter and smaller): the
+    champion learned from 250 cars of every year. Rows drawn like those drift nowhere; the cars
+    of 1979-1982 drift in their engines and weight, and the data set drifts: as scoring files
+    and as the scoring server's windows. The drift asset's events, ``pipeline drift --json``
+    and the Pipeline page's check pages agree."""
+    import httpx
+
+    features = ["Cylinders", "Displacement", "Horsepower", "Weight_in_lbs", "Acceleration", "Origin"]
+    like = cars.iloc[250:].drop(columns="Miles_per_Gallon")
+    late = cars[cars["Year"].str[:4].astype(int) >= 1979].drop(columns="Miles_per_Gallon")
+    stack.drop("like-training.csv", like.to_csv(index=False), to_score=True)
+    stack.drop("from-1979.csv", late.to_csv(index=False), to_score=True)
+    for rows in (like, late):  # one request each: a window of 100 rows or more closes with it
+        records = json.loads(rows.to_json(orient="records"))
+        assert httpx.post(f"{stack.serve_url}/invocations", json={"dataframe_records": records}, timeout=30).status_code == 200
+
+    def checks_by_source() -> dict[str, list[dict]] | None:
+        listed = json.loads(_pipeline(stack, "drift", "--json"))
+        by_source: dict[str, list[dict]] = {}
+        for check in listed:
+            by_source.setdefault(check["source"], []).append(check)
+        return (
+            by_source
+            if {"like-training.csv", "from-1979.csv"} <= set(by_source) and len(by_source.get("server", [])) >= 2
+            else None
+        )
+
+    by_source = wait_for("the files' and the server windows' drift checks", checks_by_source, timeout=120)
+    served_like, served_late = sorted(by_source["server"], key=lambda c: c["check_id"])[-2:]  # ids sort by time (µs)
+    (file_like,), (file_late,) = by_source["like-training.csv"], by_source["from-1979.csv"]
+    for check in (file_like, served_like):
+        assert check["drifted"] == [] and not check["dataset_drift"], check
+    assert served_late["rows"] == file_late["rows"] == len(late)
+    assert (
+        {"Displacement", "Weight_in_lbs"}
+        <= set(file_late["drifted"])
+        <= {"Cylinders", "Displacement", "Horsepower", "Weight_in_lbs"}
+    )
+    assert file_late["dataset_drift"] and served_late["drifted"] == file_late["drifted"] and served_late["dataset_drift"]
+    assert set(file_late["scores"]) == set(features)
+
+    def events() -> dict[str, dict] | None:
+        # The alias makes the asset on its first event: it may not exist yet
+        assets = stack.api.get("/api/v2/assets?name_pattern=drift&limit=100")["assets"]
+        if not (ids := [a["id"] for a in assets if a["name"] == "drift"]):
+            return None
+        extras = {e["extra"]["check_id"]: e["extra"] for e in stack.api.asset_events(asset_id=ids[0])}
+        wanted = [file_like, file_late, served_like, served_late]
+        return extras if all(c["check_id"] in extras for c in wanted) else None
+
+    extras = wait_for("the drift events (the server's posted by the score DAG)", events, timeout=120)
+    for check in (file_like, file_late, served_like, served_late):
+        event = extras[check["check_id"]]
+        assert {k: event[k] for k in ("source", "drifted", "dataset_drift", "scores")} == {
+            k: check[k] for k in ("source", "drifted", "dataset_drift", "scores")
+        }
+        page = httpx.get(
+            f"{stack.api.base_url}/pipeline/drift/{check['check_id']}",
+            headers={"Authorization": f"Bearer {stack.api.token()}"},
+            timeout=30,
+        )
+        assert page.status_code == 200
+        assert page.text.count("<svg") == len(features) + 1  # each feature beside its reference; the PSI over time
+        for feature, score in check["scores"].items():
+            assert f"{feature} <span" in page.text and score["status"] in page.text
+
+
+def _pipeline(stack: LaunchedStack, *args: str) -> str:
+    done = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "pipeline"), *args], env=stack.env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -5,6 +5,7 @@ files checked as they are scored, with the drift asset's event and the alert."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import csv_bytes, iris_sample
@@ -111,3 +112,85 @@ def test_a_labelled_batch_is_checked_as_it_passes_the_gate(champion):
     assert {"petal length (cm)", "petal width (cm)"} <= set(by_file["setosa-only.csv"]["drifted"])
     assert [a["files"] for a in result.alerts()] == [["setosa-only.csv"]]
     assert {e["source"] for e in result.drift_checks()} == {"mixed.csv", "setosa-only.csv"}
+
+
+def test_a_window_closes_on_rows_on_time_and_on_another_version():
+    from tasks.serving.request_window import MAX_WAITING, RequestWindow
+
+    now = [0.0]
+    window = RequestWindow(window_rows=5, window_s=60, clock=lambda: now[0])
+    rows = pd.DataFrame({"a": [1.0, 2.0]})
+    window.add("v1", rows, np.array([0, 1]))
+    window.add("v1", rows, np.array([0, 1]))
+    assert window.take() == []  # 4 rows, 0 s: still open
+    window.add("v1", rows, np.array([1, 1]))  # 6 rows: closes
+    (full,) = window.take()
+    assert full.requests == 3 and len(full.rows()[0]) == 6 and full.rows()[1].tolist() == [0, 1, 0, 1, 1, 1]
+    window.add("v1", rows, np.array([0, 0]))
+    window.add("v2", rows, np.array([0, 0]))  # another version answered: v1's window closes
+    now[0] = 61.0
+    assert [w.version for w in window.take()] == ["v1", "v2"]  # and v2's, its time up
+    for _ in range(MAX_WAITING + 3):  # a checker that cannot keep up: bounded, the drop counted
+        window.add("v1", pd.DataFrame({"a": [1.0] * 5}), np.zeros(5))
+    assert len(window.take()) == MAX_WAITING and window.dropped == 3
+
+
+def test_the_servers_requests_are_checked_per_window_and_posted_by_the_score_dag(champion):
+    """Iris through the real app: a window of training-like rows drifts nowhere, a window of
+    rows with 1.5 cm longer petals drifts; each check is kept with source 'server', marked to
+    announce, and the score DAG's stage posts it (an event each, an alert for the drifted)."""
+    from fastapi.testclient import TestClient
+
+    from tasks.serving.scoring_server import ScoringServer
+    from tasks.stages.score import announce_server_checks
+
+    store, config = champion.store, champion.config
+    server = ScoringServer(store, config.dataset, Monitoring(window_rows=150, window_s=3600))
+    like = iris_sample(300, seed=51).drop(columns=["target"])
+    grown = like.assign(**{c: like[c] + 1.5 for c in ("sepal length (cm)", "petal length (cm)")})
+    with TestClient(server.app()) as client:
+        for rows in (like.iloc[:150], grown.iloc[:150]):
+            for start in range(0, 150, 10):  # 15 requests of 10 rows: one window
+                part = rows.iloc[start : start + 10]
+                split = {"columns": list(part.columns), "data": part.to_numpy().tolist()}
+                assert client.post("/invocations", json={"dataframe_split": split}).status_code == 200
+        checks = client.portal.call(server.check_windows)
+    assert [c["source"] for c in checks] == ["server", "server"]
+    assert checks[0]["drifted"] == [] and "petal length (cm)" in checks[1]["drifted"] and checks[1]["dataset_drift"]
+    assert checks[1]["window"]["requests"] == 15 and checks[1]["rows"] == 150 and checks[1]["model_version"] == "v0001"
+    assert store.drift.to_announce() == [c["id"] for c in checks]
+    assert store.left_behind("server_drift_checks", 0) == store.drift.to_announce()
+
+    posted = announce_server_checks(store)
+    assert [e["source"] for e in posted.drift_checks()] == ["server", "server"]
+    assert posted.drift_checks()[1] == figures(checks[1])
+    (alert,) = posted.alerts()
+    assert alert["files"] == ["server"] and alert["page"] == f"drift/{checks[1]['id']}"
+    assert store.drift.to_announce() == [] and announce_server_checks(store).drift == []
+
+
+def test_a_window_served_before_a_stop_is_checked_and_a_full_disk_keeps_it(config, tmp_path):
+    """A real full file system: the window waits in the server, and is checked and kept once
+    the storage takes writes again (at the latest when the server stops)."""
+    from fastapi.testclient import TestClient
+    from harness import fill, seed_features, small_tmpfs, train_champion
+
+    from tasks.serving.scoring_server import ScoringServer
+    from tasks.store import open_store
+
+    rows = iris_sample(20, seed=52).drop(columns=["target"])
+    with small_tmpfs(tmp_path / "data", 16) as data:
+        store = open_store(str(data))
+        seed_features(store, config)
+        train_champion(store, config)
+        server = ScoringServer(store, config.dataset, Monitoring(window_rows=1000, window_s=3600))
+        with TestClient(server.app()) as client:
+            assert client.post("/invocations", json={"dataframe_records": rows.to_dict("records")}).status_code == 200
+            assert client.portal.call(server.check_windows) == []  # open, not due
+            fill(data / ".filler")
+            assert client.portal.call(lambda: server.check_windows(everything=True)) == []  # full: kept
+            assert client.post("/invocations", json={"dataframe_records": rows.to_dict("records")}).status_code == 200
+            (data / ".filler").unlink()
+        kept = store.drift.recent(5)  # both windows checked at the stop: too few rows to flag anything
+    assert [(c["source"], c["rows"], c["window"]["requests"], c["drifted"]) for c in kept] == [("server", 20, 1, [])] * 2
+    assert {s["status"] for c in kept for s in c["scores"].values()} == {"too few rows"}

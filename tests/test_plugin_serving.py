@@ -218,3 +218,37 @@ def test_the_pipeline_page_shows_what_awaits_approval_and_who_decided(client, st
     assert "v0001 approved by &lt;b&gt;ann&lt;/b&gt; (answered) at t1: ok" in page.text and "<b>ann</b>" not in page.text
     approvals = client.get("/api/status").json()["approvals"]
     assert [e["version"] for e in approvals["waiting"]] == ["v0002"] and approvals["decided"][0]["decision"]["by"] == "<b>ann</b>"
+
+
+def test_the_drift_pages_draw_each_feature_and_the_score_over_time_with_names_as_text(client, champion):
+    """A scored file named with markup whose petals grew, and one like the training rows: the
+    Pipeline page lists both; the check's page draws each feature (training beside checked)
+    and the PSI over the checks; the alert's page link is the check's page."""
+    from tasks.stages.score import score_pending
+
+    store = champion.store
+    hostile = "<img src=x onerror=alert(1)>.csv"
+    like = iris_sample(150, seed=61).drop(columns="target")
+    grown = like.assign(**{c: like[c] + 1.5 for c in ("sepal length (cm)", "petal length (cm)")})
+    store.scoring_inbox.add_claimed("like.csv", csv_bytes(like))
+    score_pending(store, champion.config)
+    store.scoring_inbox.add_claimed(hostile, csv_bytes(grown))
+    result = score_pending(store, champion.config)
+    (drifted,) = result.drift
+    assert result.alerts()[0]["page"] == f"drift/{drifted['id']}"
+
+    index = client.get("/")
+    assert index.status_code == 200 and f'href="drift/{drifted["id"]}"' in index.text and 'href="drift"' in index.text
+    assert "&lt;img src=x onerror=alert(1)&gt;.csv" in index.text and hostile not in index.text
+    assert [c["source"] for c in client.get("/api/status").json()["drift"]] == [hostile, "like.csv"]
+
+    page = client.get(f"/drift/{drifted['id']}")
+    assert page.status_code == 200 and hostile not in page.text
+    assert_secure_headers(page)
+    assert page.text.count("<svg") == 1 + len(champion.config.dataset.features)  # each feature, and the PSI over time
+    assert 'id="feature-petal%20length%20%28cm%29"' in page.text and "drifted" in page.text
+    assert "<polyline" in page.text  # two checks: the score over time is drawn
+    listing = client.get("/drift")
+    assert listing.status_code == 200 and listing.text.count('href="drift/') == 2
+    for bad in ("/drift/..%2F..%2Fmodels%2Fchampion", "/drift/20260101T000000.000000-deadbeef", "/drift/x"):
+        assert client.get(bad).status_code == 404

@@ -238,9 +238,10 @@ def drift_alerts(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "level": "warning",
             "what": f"{c['source']} drifted from what {c['model_version']} learned from: {', '.join(c['drifted'])}",
             "why": summary_line(c),
-            "fix": "pipeline drift shows each feature's scores; if the world changed, drop labelled rows of it to retrain",
+            "fix": "the page (link) draws each feature beside its training data; if the world changed, drop labelled rows of it to retrain",
             "versions": [c["model_version"]],
             "files": [c["source"]],
+            "page": f"drift/{c['id']}",
         }
         for c in checks
         if c["drifted"]

@@ -39,12 +39,22 @@ def record_alert(kind: str, level: str, fields: Callable[[], dict[str, Any]]) ->
         log.warning("Could not record the %s alert: %s", kind, exc)
 
 
-def run_link(context: dict[str, Any]) -> str:
-    """The run's page in the Airflow UI."""
+def _ui_base() -> str:
     from airflow.configuration import conf
 
-    base = conf.get("api", "base_url", fallback="http://localhost:8080/").rstrip("/")
-    return f"{base}/dags/{context['dag'].dag_id}/runs/{context['run_id']}"
+    return conf.get("api", "base_url", fallback="http://localhost:8080/").rstrip("/")
+
+
+def run_link(context: dict[str, Any]) -> str:
+    """The run's page in the Airflow UI."""
+    return f"{_ui_base()}/dags/{context['dag'].dag_id}/runs/{context['run_id']}"
+
+
+def page_link(page: str) -> str:
+    """A page of the Pipeline plugin (``page`` relative to it, e.g. ``drift/<id>``) in the Airflow UI."""
+    from tasks.orchestration.ui_plugin import URL_PREFIX
+
+    return f"{_ui_base()}{URL_PREFIX}/{page}"
 
 
 def alert_rejections(context: dict[str, Any], rejections: list[dict[str, Any]]) -> None:
@@ -88,4 +98,6 @@ def alert_task_failed(context: dict[str, Any]) -> None:
 def alert_result(result) -> None:
     """What a stage's result asks to tell (``StageResult.alerts``)."""
     for alert in result.alerts():
+        if page := alert.pop("page", None):  # a stage names the plugin's page; the link needs the UI's address
+            alert.setdefault("link", page_link(page))
         record_alert(alert["kind"], alert["level"], lambda a=alert: {k: v for k, v in a.items() if k not in ("kind", "level")})

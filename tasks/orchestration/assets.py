@@ -27,6 +27,8 @@ from tasks.orchestration.inbox_trigger import LOCAL_POLL_S, OBJECT_POLL_S, QUEUE
 from tasks.orchestration.resume_trigger import LeftBehindTrigger
 from tasks.store import part_uri
 
+SERVER_CHECKS_POLL_S = 5.0  # how soon a server window's drift check is posted (one small listing)
+
 QUARANTINE_NAME = "quarantine"
 # Tasks that may reject input have this alias as an outlet: an event lands on the quarantine
 # asset only when something was rejected (a plain outlet would fire on every success), one
@@ -58,11 +60,17 @@ def resume_watcher(data_url: str, kind: str) -> AssetWatcher:
 
 
 def scoring_watchers(data_url: str, settle_s: float = DEFAULT_SETTLE_S) -> list[AssetWatcher]:
-    """The scoring inbox is watched like the training inbox when it has no queue (it is polled on S3)."""
+    """The scoring inbox is watched like the training inbox when it has no queue (it is polled on S3).
+    The scoring server's drift checks ring the same DAG, which posts them (the server has no
+    Airflow credentials): at once, not after the left-behind wait."""
     interval = OBJECT_POLL_S if is_object_storage(data_url) else LOCAL_POLL_S
     return [
         AssetWatcher(name="scoring_new_files", trigger=InboxTrigger(data_url, interval, settle_s, inbox="scoring")),
         resume_watcher(data_url, "scoring_claims"),
+        AssetWatcher(
+            name="server_drift_checks",
+            trigger=LeftBehindTrigger(data_url, "server_drift_checks", check_s=SERVER_CHECKS_POLL_S, after_s=0),
+        ),
     ]
 
 

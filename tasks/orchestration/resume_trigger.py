@@ -7,6 +7,9 @@ this watcher: every ``CHECK_S`` seconds it asks the store what of its kind has w
 than ``LEFT_BEHIND_AFTER_S``, and while the storage takes writes it fires once for it (the
 store records the ring with an exclusive create), so the stage runs again with no new drop
 and a stage that fails for another reason is not started over and over.
+
+With ``after_s=0`` it rings for new work of its kind too: the scoring server's drift checks,
+which only the score DAG can post to Airflow.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class LeftBehindTrigger(BaseEventTrigger):
                 self.log.warning("%s; looking for %s again in %.0f s", exc, self.kind, self.check_s)
                 items = []
             if items:
-                self.log.info("Resuming %s a failed run left behind: %s", self.kind, items)
+                self.log.info("Ringing for %s: %s", self.kind, items)
                 yield TriggerEvent({"resumed": self.kind, "left_behind": items})
             await asyncio.sleep(self.check_s)
 

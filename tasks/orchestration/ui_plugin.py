@@ -19,6 +19,7 @@ from airflow.plugins_manager import AirflowPlugin
 from tasks.orchestration import run_notes
 
 URL_PREFIX = "/pipeline"
+RECENT_DRIFT_CHECKS = 30  # what the drift page lists and draws over time
 
 
 def _store():
@@ -75,6 +76,22 @@ def build_app():  # -> fastapi.FastAPI
             return HTMLResponse(store.reports.file(version, "report.html"))
         except FileNotFoundError:
             raise HTTPException(404, f"{version} has no report yet (not evaluated)") from None
+
+    @app.get("/drift", response_class=HTMLResponse)
+    def drift() -> str:
+        from tasks.ui.drift import drift_page
+
+        return drift_page(_store().drift.recent(RECENT_DRIFT_CHECKS))
+
+    @app.get("/drift/{check_id}", response_class=HTMLResponse)
+    def drift_check(check_id: str) -> str:
+        from tasks.ui.drift import CHECK_ID, check_page
+
+        store = _store()
+        check = store.drift.check(check_id) if CHECK_ID.match(check_id) else None
+        if check is None:
+            raise HTTPException(404, f"no drift check {check_id!r}")
+        return check_page(check, store.drift.recent(RECENT_DRIFT_CHECKS))
 
     @app.get("/quarantine/{quarantine_id}/{name:path}")
     def quarantine_file(quarantine_id: str, name: str) -> Response:

@@ -14,6 +14,11 @@ Every response names the model version that answered (header ``X-Model-Version``
 Unscorable input (a missing column, text in a numeric column, an unknown format) is a 400
 with the reason, never a 500.
 
+Drift: each answered request's rows and predictions join a window (``request_window``); a
+window of ``[monitoring] window_rows`` rows, or one open ``window_s`` seconds, is checked
+against the reference of the version that answered, off the request path, and kept in the
+store with ``source: "server"`` for the score DAG to post as a ``drift`` event.
+
 Hot swap: ``POST /reload`` makes the registry's champion live (the deploy stage calls it).
 The new model is loaded (sha256 checked) beside the one serving, in a thread, and then one
 reference is switched; a request reads that reference once, so it is answered wholly by
@@ -37,12 +42,15 @@ import pandas as pd
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
-from tasks.config import Dataset
+from tasks.config import Dataset, Monitoring
 from tasks.ml.scoring import LoadedModel, as_numbers, load_version, predicted, request_problem
+from tasks.serving.request_window import ClosedWindow, RequestWindow
 from tasks.store import Store
 
 VERSION_HEADER = "X-Model-Version"
 RETRY_S = 10.0  # while no model is live, how often the server looks for a champion itself
+WINDOW_TICK_S = 1.0  # how often the checker looks for a window to check
+SERVER_SOURCE = "server"  # a server window's drift check names this as its source
 NO_MODEL = "none"
 JSON_FORMATS = ("dataframe_split", "dataframe_records")
 log = logging.getLogger("pipeline.serve")
@@ -97,10 +105,13 @@ def read_rows(body: bytes, content_type: str) -> pd.DataFrame:
 class ScoringServer:
     """The live model and the swap; ``app`` is the HTTP face."""
 
-    def __init__(self, store: Store, dataset: Dataset):
+    def __init__(self, store: Store, dataset: Dataset, monitoring: Monitoring | None = None):
         self.store, self.dataset = store, dataset
+        self.monitoring = monitoring or Monitoring()
         self.live: Live | None = None  # replaced in one assignment: the swap
         self._swap = asyncio.Lock()
+        self.window = RequestWindow(self.monitoring.window_rows, self.monitoring.window_s)
+        self._references: dict[str, dict[str, Any] | None] = {}  # version -> its training reference
 
     def version(self) -> dict[str, Any]:
         live = self.live
@@ -149,10 +160,12 @@ class ScoringServer:
         frame = read_rows(body, content_type)
         if problem := request_problem(frame, self.dataset):
             raise BadRequest(problem)
+        numbers = as_numbers(frame, self.dataset)
         try:
-            values, probability = predicted(live.model.model, as_numbers(frame, self.dataset), self.dataset)
+            values, probability = predicted(live.model.model, numbers, self.dataset)
         except (ValueError, TypeError) as exc:  # values no check above foresaw: still the input's fault
             raise BadRequest(f"the rows cannot be scored: {exc}") from None
+        self.window.add(live.model.version, numbers, values)
         if probability is None:  # a number target
             rows = [{"prediction": v} for v in values.tolist()]
         else:
@@ -161,13 +174,60 @@ class ScoringServer:
             ]
         return live.model.version, json.dumps({"predictions": rows}).encode()
 
+    async def check_windows(self, *, everything: bool = False) -> list[dict[str, Any]]:
+        """Check the windows that closed (all of them, with ``everything``) and keep each check;
+        a window that cannot be kept now (storage down) is tried again on the next pass."""
+        windows = self.window.take(everything=everything)
+        kept = []
+        for i, window in enumerate(windows):
+            try:
+                if (check := await asyncio.to_thread(self._check_window, window)) is not None:
+                    kept.append(check)
+            except Exception as exc:  # storage down: keep the windows, never fail a request for it
+                log.error("Drift check of %d request(s) waits: %s: %s", window.requests, type(exc).__name__, exc)
+                self.window.put_back(windows[i:])
+                break
+        return kept
+
+    def _check_window(self, window: ClosedWindow) -> dict[str, Any] | None:
+        from tasks.ml.drift import check, summary_line
+
+        if window.version not in self._references:
+            self._references[window.version] = self.store.registry.reference(window.version)
+        reference = self._references[window.version]
+        if reference is None:  # trained before references existed
+            log.info("No drift check of %d request(s): %s has no training reference", window.requests, window.version)
+            return None
+        rows, predictions = window.rows()
+        found = check(reference, rows, self.monitoring, predictions=predictions)
+        record = self.store.drift.record(
+            {
+                "source": SERVER_SOURCE,
+                "source_kind": "scoring server window",
+                "model_version": window.version,
+                "window": {"opened_at": window.opened_at, "closed_at": window.closed_at, "requests": window.requests},
+                **found,
+            },
+            announce=True,
+        )
+        log.info("Drift check of %d served rows (%s): %s", len(rows), record["id"], summary_line(record))
+        return record
+
+    async def _check_windows_forever(self) -> None:
+        while True:
+            await asyncio.sleep(WINDOW_TICK_S)
+            await self.check_windows()
+
     def app(self) -> FastAPI:
         @asynccontextmanager
         async def load_at_start(_app: FastAPI) -> AsyncIterator[None]:
             await self._try_to_load()  # the champion, before the first request is taken
             waiting = asyncio.create_task(self._until_a_model_is_live())
+            checking = asyncio.create_task(self._check_windows_forever())
             yield
             waiting.cancel()
+            checking.cancel()
+            await self.check_windows(everything=True)  # what was served before the stop is checked too
 
         app = FastAPI(title="pipeline scoring server", docs_url=None, redoc_url=None, openapi_url=None, lifespan=load_at_start)
 
@@ -218,9 +278,9 @@ class ScoringServer:
         return app
 
 
-def serve(store: Store, dataset: Dataset, port: int, host: str = "127.0.0.1") -> None:
+def serve(store: Store, dataset: Dataset, port: int, monitoring: Monitoring | None = None, host: str = "127.0.0.1") -> None:
     """Run the server in the foreground until SIGINT/SIGTERM."""
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(ScoringServer(store, dataset).app(), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(ScoringServer(store, dataset, monitoring).app(), host=host, port=port, log_level="warning", access_log=False)

@@ -124,3 +124,34 @@ def _score_file(store: Store, claim: Claim, local: Path, champion: LoadedModel |
         scored.to_csv(output, index=False)
         record = store.predictions.commit(claim.claim_id, output=output, original=local, file=claim.name, summary=summary)
     return {"outcome": "scored", **record, "output_uri": store.predictions.output_uri(claim.claim_id), "scored": scored}
+
+
+@dataclass
+class ServerChecksResult(StageResult):
+    """The scoring server's window checks, posted: one ``drift`` event and, if it drifted, an alert each."""
+
+    drift: list[dict[str, Any]] = field(default_factory=list)
+
+    def event_extra(self) -> dict[str, Any]:
+        return {"checks": [d["id"] for d in self.drift]}
+
+    def log_lines(self) -> list[str]:
+        return [f"DRIFT {d['source']} ({d['rows']} rows served by {d['model_version']}): {summary_line(d)}" for d in self.drift]
+
+    def drift_checks(self) -> list[dict[str, Any]]:
+        return [figures(d) for d in self.drift]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return drift_alerts(self.drift)
+
+
+def announce_server_checks(store: Store) -> ServerChecksResult:
+    """The checks the scoring server kept and nobody posted yet (the server has no Airflow
+    credentials): each becomes an event and, if it drifted, an alert; its mark is removed.
+    A run that fails after this posts nothing for them: the checks stay in ``pipeline drift``."""
+    result = ServerChecksResult()
+    for check_id in store.drift.to_announce():
+        if (check := store.drift.check(check_id)) is not None:
+            result.drift.append(check)
+        store.drift.announced(check_id)
+    return result

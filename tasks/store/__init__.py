@@ -72,6 +72,7 @@ LEFT_BEHIND = (
     "unevaluated_model",  # the newest version, not judged
     "undeployed_champion",  # the champion, not what the scoring server was confirmed to serve
     "scoring_claims",  # claimed scoring drops not scored
+    "server_drift_checks",  # the scoring server's drift checks, not posted to Airflow yet
 )
 INTERRUPTED_WRITE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # the local writer's temp names (mkstemp)
 LOW_SPACE_BYTES = 1 << 20  # below this a local data root is full (a batch needs more)
@@ -127,6 +128,8 @@ class Store:
             return _claims_older_than(self.inbox, cutoff)
         if kind == "scoring_claims":
             return _claims_older_than(self.scoring_inbox, cutoff)
+        if kind == "server_drift_checks":
+            return [i for i in self.drift.to_announce() if self.drift.made_at(i) <= cutoff]
         if kind == "unvalidated_batches":
             return [m["batch_id"] for m in self.batches.pending_validation() if _epoch(m["ingested_at"]) < cutoff]
         if kind == "untrained_features":

@@ -77,6 +77,19 @@ def scoring_state(store: Store) -> dict[str, Any]:
 
 
 RECENT_ALERTS = 20
+RECENT_DRIFT_CHECKS = 5
+
+
+def drift_state(store: Store) -> list[dict[str, Any]]:
+    """The newest drift checks, as their events carry them (no bins), with their ids."""
+    from tasks.ml.drift import figures
+
+    return [
+        {**figures(c), "id": c["id"], "checked_at": c["checked_at"], "source_kind": c.get("source_kind", "")}
+        for c in store.drift.recent(RECENT_DRIFT_CHECKS)
+    ]
+
+
 RECENT_DECISIONS = 10
 
 
@@ -103,5 +116,6 @@ def overview(store: Store) -> dict[str, Any]:
         "live": store.deployments.live(),
         "scoring": scoring_state(store),
         "approvals": approvals_state(store),
+        "drift": drift_state(store),
         "alerts": [message_summary(m) for m in store.alerts.messages(newest=RECENT_ALERTS)[::-1]],
     }

@@ -1,5 +1,5 @@
 """The plugin's HTML: one page with the models (and a plot of the primary metric), what is
-live in the scoring server, recent scoring jobs, the quarantine and the inbox. Self-contained (inline styles, inline SVG) and linked only with
+live in the scoring server, recent scoring jobs, drift checks, the quarantine and the inbox. Self-contained (inline styles, inline SVG) and linked only with
 relative URLs, so it works offline and behind a proxy that moves Airflow's base path."""
 
 from __future__ import annotations
@@ -11,12 +11,8 @@ from urllib.parse import quote
 
 from tasks.ui.alerts import delivery_line
 from tasks.ui.approvals import decision_line, waiting_line
-
-STYLE = """body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222}
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
-.champion{background:#e6f4ea}.promoted{color:#1a7f37;font-weight:bold}.rejected{color:#b42318;font-weight:bold}
-.muted{color:#666}.reason{max-width:60em}.fix{color:#0b5394}.summary span{margin-right:2em}"""
+from tasks.ui.drift import checks_table
+from tasks.ui.style import STYLE
 
 
 def metric_plot_svg(rows: list[dict[str, Any]]) -> str:
@@ -168,6 +164,9 @@ def index_page(state: dict[str, Any]) -> str:
 {_scoring_table(state.get("scoring") or {"waiting": [], "claimed": [], "recent": []})}
 <h2 id="approvals">Approvals</h2>
 {_approvals_section(state.get("approvals") or {"waiting": [], "decided": []})}
+<h2 id="drift">Drift</h2>
+{checks_table(state.get("drift") or [], link_prefix="drift/")}
+<p><a href="drift">Every recent check, and each feature's score over time</a></p>
 <h2 id="quarantine">Quarantine</h2>
 {_quarantine_table(state["quarantine"])}
 <h2 id="alerts">Alerts</h2>
