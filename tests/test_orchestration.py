@@ -251,3 +251,38 @@ def test_a_trigger_serialized_by_an_earlier_release_still_loads():
 
     module, _, name = "tasks.orchestration.InboxTrigger".rpartition(".")
     assert getattr(importlib.import_module(module), name) is InboxTrigger
+
+
+def test_the_triggerer_runner_wakes_when_a_trigger_yields_an_event():
+    """The patch (``trigger_wake``) on Airflow's own module: the code it relies on is still
+    there (an upgrade that changes it fails here), and an event appended to a runner's queue
+    ends the loop's wait at once (bounded at 10 s here; the loop's wait is 60 s)."""
+    import asyncio
+    import inspect
+
+    from airflow.jobs import triggerer_job_runner as module
+
+    from tasks.orchestration.trigger_wake import EVENT_APPEND, PASS_WAIT, WakingEvents, wake_on_trigger_events
+
+    assert inspect.getsource(module.TriggerRunner.arun).count(PASS_WAIT) == 1
+    assert EVENT_APPEND in inspect.getsource(module.TriggerRunner.run_trigger)
+    assert "self.events = deque()" in inspect.getsource(module.TriggerRunner.__init__)
+    wake_on_trigger_events()
+    wake_on_trigger_events()  # once only
+    runner = module.TriggerRunner()
+    assert type(runner.events) is WakingEvents
+
+    async def loop_pass() -> bool:
+        stop_event = module.anyio.Event()
+
+        async def trigger_fires() -> None:
+            await asyncio.sleep(0.05)
+            runner.events.append("event")
+
+        firing = asyncio.create_task(trigger_fires())
+        with module.anyio.move_on_after(60) as wait:  # the loop's wait, as arun writes it
+            await stop_event.wait()
+        await firing
+        return wait.cancel_called
+
+    assert asyncio.run(asyncio.wait_for(loop_pass(), timeout=10)) and list(runner.events) == ["event"]

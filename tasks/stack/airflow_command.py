@@ -9,6 +9,8 @@
 - The scheduler on SQLite gets a sub-second SQL ``now()`` (``tasks.stack.sqlite_clock``).
 - Every component notices at once that a child it supervises has exited while stopping it
   (``tasks.orchestration.child_exit``).
+- The triggerer's runner passes an event on as soon as a trigger yields it, not at its next
+  one-second pass (``tasks.orchestration.trigger_wake``).
 
 Airflow then runs as its own program (as the ``airflow`` executable would), not as a library.
 """
@@ -33,6 +35,10 @@ def main() -> None:
     from tasks.orchestration.child_exit import notice_child_exit_promptly
 
     notice_child_exit_promptly()
+    if args[:1] == ["triggerer"]:
+        from tasks.orchestration.trigger_wake import wake_on_trigger_events
+
+        wake_on_trigger_events()
     sys.argv = ["airflow", *args]
     runpy.run_module("airflow", run_name="__main__", alter_sys=True)
 
