@@ -157,6 +157,48 @@ def wait_chain(stack: LaunchedStack, before: dict[str, set[str]], timeout: float
     return stack.wait_chain(before, timeout=timeout, every=0.2)
 
 
+def task_instances(stack: LaunchedStack, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    tis = stack.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    ran = [t for t in tis if t["state"] == "success" and t["start_date"]]
+    return sorted(ran, key=lambda t: ts(t["start_date"]))
+
+
+def handoff_profile(stack: LaunchedStack, runs: dict[str, dict[str, Any]], dag_ids: list[str]) -> dict[str, float]:
+    """The scheduler's own timestamps of ``runs`` (one run per DAG of ``dag_ids``, in chain
+    order), split into hand-offs (seconds): run created -> started; per task -> scheduled,
+    scheduled -> queued, queued -> started (the task process's start), run; last task ended ->
+    run ended; between DAGs, upstream task ended -> downstream run created (the asset event)."""
+    out: dict[str, float] = {}
+    previous_end = None
+    for dag_id in dag_ids:
+        run = runs[dag_id]
+        tis = task_instances(stack, dag_id, run["dag_run_id"])
+        if previous_end is not None:
+            out[f"{dag_id}: upstream task ended -> run created"] = ts(run["queued_at"]) - previous_end
+        out[f"{dag_id}: run created -> started"] = ts(run["start_date"]) - ts(run["queued_at"])
+        cursor = ts(run["start_date"])
+        for ti in tis:
+            name = f"{dag_id}.{ti['task_id']}"
+            out[f"{name}: -> scheduled"] = ts(ti["scheduled_when"]) - cursor
+            out[f"{name}: scheduled -> queued"] = ts(ti["queued_when"]) - ts(ti["scheduled_when"])
+            out[f"{name}: queued -> started"] = ts(ti["start_date"]) - ts(ti["queued_when"])
+            out[f"{name}: run"] = ts(ti["end_date"]) - ts(ti["start_date"])
+            cursor = ts(ti["end_date"])
+        out[f"{dag_id}: last task ended -> run ended"] = ts(run["end_date"]) - cursor
+        previous_end = cursor
+    return out
+
+
+def handoff_kinds(profile: dict[str, float]) -> dict[str, float]:
+    """A profile summed per kind of hand-off (every task's "queued -> started" together...)."""
+    kinds: dict[str, float] = {}
+    for key, value in profile.items():
+        kind = key.split(": ", 1)[1]
+        kind = "task run" if kind == "run" else kind
+        kinds[kind] = kinds.get(kind, 0.0) + value
+    return kinds
+
+
 def stage_times(drop_at: float, runs: dict[str, dict[str, Any]], heard: tuple[float, float]) -> dict[str, float]:
     """Where the time between a drop and evaluate's success went (seconds). ``heard``: when the
     watcher's event was stored, and when it claimed the file (NaN for queue notifications)."""

@@ -21,37 +21,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
-from common import DAGS, drop, iris_like, med, run_ids, running_stack, save, ts, wait_chain
-
-
-def task_instances(stack, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-    tis = stack.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
-    ran = [t for t in tis if t["state"] == "success" and t["start_date"]]
-    return sorted(ran, key=lambda t: ts(t["start_date"]))
-
-
-def profile(stack, runs: dict[str, dict[str, Any]]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    previous_end = None
-    for dag_id in DAGS:
-        run = runs[dag_id]
-        tis = task_instances(stack, dag_id, run["dag_run_id"])
-        if previous_end is not None:
-            out[f"{dag_id}: upstream task ended -> run created"] = ts(run["queued_at"]) - previous_end
-        out[f"{dag_id}: run created -> started"] = ts(run["start_date"]) - ts(run["queued_at"])
-        cursor = ts(run["start_date"])
-        for ti in tis:
-            name = f"{dag_id}.{ti['task_id']}"
-            out[f"{name}: -> scheduled"] = ts(ti["scheduled_when"]) - cursor
-            out[f"{name}: scheduled -> queued"] = ts(ti["queued_when"]) - ts(ti["scheduled_when"])
-            out[f"{name}: queued -> started"] = ts(ti["start_date"]) - ts(ti["queued_when"])
-            out[f"{name}: run"] = ts(ti["end_date"]) - ts(ti["start_date"])
-            cursor = ts(ti["end_date"])
-        out[f"{dag_id}: last task ended -> run ended"] = ts(run["end_date"]) - cursor
-        previous_end = cursor
-    return out
+from common import DAGS, drop, handoff_profile, iris_like, med, run_ids, running_stack, save, wait_chain
 
 
 def main() -> None:
@@ -64,7 +35,7 @@ def main() -> None:
         for i in range(n):
             before = run_ids(stack)
             drop(bench.store, f"handoff_{i:02d}.csv", iris_like(150, seed=700 + i))
-            profiles.append(profile(stack, wait_chain(stack, before)))
+            profiles.append(handoff_profile(stack, wait_chain(stack, before), DAGS))
             time.sleep(1)
     keys = list(dict.fromkeys(k for p in profiles for k in p))
     print(f"Median over {n} drops (s):")
