@@ -27,6 +27,17 @@ from harness import DAGS, LaunchedStack, TcpProxy, fill, small_tmpfs, wait_for
 pytestmark = pytest.mark.e2e
 
 
+def _healed(stack: LaunchedStack, dropped: str, models_before: int) -> bool:
+    """The chain finished on its own: the drop validated, a new version trained and evaluated,
+    the champion live (deploy follows evaluate: checking before it raced on a fresh clone) and
+    no claim left open."""
+    validated = any(m["source_file"] == dropped for m in stack.store.batches.validated())
+    trained = len(stack.store.registry.versions()) > models_before and not stack.store.registry.unevaluated()
+    live = (stack.store.deployments.live() or {}).get("version")
+    finished = not stack.store.inbox.pending()  # ingest, rung on its own, finished its claim
+    return validated and trained and live == stack.store.registry.champion()["version"] and finished
+
+
 def test_an_s3_outage_mid_chain_heals_with_no_new_drop(s3_server, tmp_path_factory):
     root = tmp_path_factory.mktemp("outage")
     proxy = TcpProxy(int(s3_server.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
@@ -59,14 +70,11 @@ def test_an_s3_outage_mid_chain_heals_with_no_new_drop(s3_server, tmp_path_facto
             proxy.restore()
             outage = time.monotonic() - cut_at
 
-            def healed() -> bool:
-                validated = any(m["source_file"] == "during-outage.csv" for m in stack.store.batches.validated())
-                trained = len(stack.store.registry.versions()) > models_before and not stack.store.registry.unevaluated()
-                live = (stack.store.deployments.live() or {}).get("version")
-                finished = not stack.store.inbox.pending()  # ingest, rung on its own, finished its claim
-                return validated and trained and live == stack.store.registry.champion()["version"] and finished
-
-            wait_for("the chain to resume by itself, train on the batch and deploy the champion", healed, timeout=240)
+            wait_for(
+                "the chain to resume by itself, train on the batch and deploy the champion",
+                lambda: _healed(stack, "during-outage.csv", models_before),
+                timeout=240,
+            )
             assert not stack.store.inbox.pending() and stack.store.stalled_work(older_than_s=0) == {}
             archived = [k for k in stack.store.backend.walk_files("archive") if k.endswith("/during-outage.csv")]
             quarantined = [k for k in stack.store.backend.walk_files("quarantine") if k.endswith("/during-outage.csv")]
@@ -110,11 +118,11 @@ def test_a_full_disk_fails_as_storage_and_heals_once_space_is_freed(tmp_path_fac
 
             filler.unlink()
 
-            def healed() -> bool:
-                trained = len(stack.store.registry.versions()) > models_before and not stack.store.registry.unevaluated()
-                return trained and any(m["source_file"] == "on-a-full-disk.csv" for m in stack.store.batches.validated())
-
-            wait_for("the chain to resume by itself once space is free", healed, timeout=240)
+            wait_for(
+                "the chain to resume by itself once space is free, train on the batch and deploy the champion",
+                lambda: _healed(stack, "on-a-full-disk.csv", models_before),
+                timeout=240,
+            )
             archived = [k for k in stack.store.backend.walk_files("archive") if k.endswith("/on-a-full-disk.csv")]
             assert len(archived) == 1 and stack.store.backend.read_bytes(f"archive/{archived[0]}").decode() == content
             assert not stack.store.inbox.pending() and stack.store.stalled_work(older_than_s=0) == {}
