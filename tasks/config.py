@@ -32,10 +32,10 @@ DEFAULT_ESTIMATORS = {
 CHAIN_DAG_IDS = ("ingest", "preprocess", "train", "evaluate", "deploy")  # the training chain, in order
 DAG_IDS = (*CHAIN_DAG_IDS, "score")  # every DAG of dags/ (score runs on its own inbox)
 DEFAULT_SERVE_PORT = 8000
-# A file written in place into a local inbox is taken only once nothing wrote to it for this
-# long (``PIPELINE_INBOX_SETTLE_S``): long enough for a writer that reopens the file to append
-# every second or so (a logger, ``echo >>``). A file renamed in is whole and taken at once. The
-# scans (and object storage, where an object is visible only when complete) use the same rule.
+# A file a writer keeps reopening in a local inbox (closed more than once) is taken only once
+# nothing wrote to it for this long (``PIPELINE_INBOX_SETTLE_S``): long enough for a writer
+# that appends every second or so (a logger, ``echo >>``). A file closed once is taken sooner,
+# one renamed in at once (tasks.store.inbox). The scans, which cannot tell, use this rule.
 DEFAULT_SETTLE_S = 3.0
 ALERT_LEVELS = ("error", "warning", "info")
 SMTP_PASSWORD_VARIABLE = "PIPELINE_SMTP_PASSWORD"  # secrets come from the environment, never the file

@@ -137,6 +137,24 @@ def test_a_sweep_claims_finished_files_and_leaves_fresh_downloads(store):
     assert [e.name for e in store.inbox.waiting()] == ["download.csv.part"]
 
 
+def test_a_sweep_waits_only_as_long_as_its_youngest_file_must_be_quiet(tmp_path, monkeypatch):
+    from tasks.store import inbox as inbox_module
+    from tasks.store import open_store
+
+    waits = []
+    monkeypatch.setattr(inbox_module.time, "sleep", lambda s: waits.append(s))  # the wait it chose, not taken
+    store = open_store(str(tmp_path / "data"))
+    store.inbox.make_ready()
+    old = tmp_path / "data" / "inbox" / "dropped last night.csv"
+    old.write_text("a\n1\n")
+    os.utime(old, (time.time() - 60, time.time() - 60))
+    assert [c.name for c in store.inbox.sweep()] == ["dropped last night.csv"]
+    assert waits == [inbox_module.SCAN_GAP_S]  # quiet long ago: two listings apart, no settle
+    store.inbox.put("just now.csv", b"a\n1\n")
+    assert store.inbox.sweep() == []  # not quiet yet (the sleep was not taken)
+    assert 2.5 < waits[-1] <= store.inbox.settle_s
+
+
 def test_a_sweep_claims_abandoned_downloads_once_they_are_stale(store):
     store.inbox.put("download.csv.part", b"x\n")
     assert store.inbox.sweep() == []
@@ -178,7 +196,7 @@ def test_the_kernel_tells_moved_in_from_written_in_place(tmp_path):
     heard = store.inbox.finished_files()
     assert heard is not None  # Linux: inotify
 
-    async def scenario() -> list[dict[str, str]]:
+    async def scenario() -> list[list[tuple[str, str]]]:
         answers = []
         with open(inbox / "slow.csv", "w") as fh:  # open and being written: never finished
             for i in range(4):
@@ -194,26 +212,73 @@ def test_the_kernel_tells_moved_in_from_written_in_place(tmp_path):
 
     answers = asyncio.run(scenario())
     heard.close()
-    assert all(a in ({}, {"slow.csv": FinishedFiles.WRITING}) for a in answers[:4])
-    assert answers[4] == {"slow.csv": FinishedFiles.CLOSED}
-    assert answers[5] == {"moved in.csv": FinishedFiles.MOVED}  # not the hidden temp file, not the .part download
+    assert all(a in ([], [("slow.csv", FinishedFiles.WRITING)]) for a in answers[:4])
+    assert answers[4] == [("slow.csv", FinishedFiles.CLOSED)]
+    assert answers[5] == [("moved in.csv", FinishedFiles.MOVED)]  # not the hidden temp file, not the .part download
     claims = store.inbox.claim_finished(["slow.csv", "moved in.csv"])
     assert sorted(c.name for c in claims) == ["moved in.csv", "slow.csv"]
     assert sorted(p.name for p in inbox.iterdir()) == ["download.csv.part"]
 
 
-def test_a_file_moved_in_is_ready_at_once_one_written_in_place_once_quiet():
-    from tasks.store.inbox import FinishedFiles, SettleClock
+def test_a_file_moved_in_is_ready_at_once_one_closed_once_after_a_short_quiet():
+    from tasks.store.inbox import FIRST_CLOSE_QUIET_S, FinishedFiles, SettleClock
 
     clock = SettleClock(settle_s=3.0)
-    assert clock.hear({"moved.csv": FinishedFiles.MOVED, "log.csv": FinishedFiles.CLOSED}, now=100.0) == ["moved.csv"]
-    assert clock.due(now=102.0) == [] and clock.next_due() == 103.0
-    # The writer reopens the file to append, a second later: the clock starts again.
-    clock.hear({"log.csv": FinishedFiles.WRITING}, now=101.0)
-    assert clock.next_due() is None  # being written: no deadline until it is closed
-    clock.hear({"log.csv": FinishedFiles.CLOSED}, now=101.1)
-    assert clock.due(now=103.5) == [] and clock.due(now=104.1) == ["log.csv"]
+    heard = [("moved.csv", FinishedFiles.MOVED), ("copied.csv", FinishedFiles.WRITING), ("copied.csv", FinishedFiles.CLOSED)]
+    assert clock.hear(heard, now=100.0) == ["moved.csv"]
+    assert clock.next_due() == 100.0 + FIRST_CLOSE_QUIET_S  # `cp`: one open, one close
+    assert clock.due(now=100.0 + FIRST_CLOSE_QUIET_S / 2) == []
+    assert clock.due(now=100.0 + FIRST_CLOSE_QUIET_S) == ["copied.csv"]
     assert clock.due(now=200.0) == []  # returned once
+
+
+def test_a_file_closed_twice_is_a_reopening_writer_and_waits_the_whole_settle():
+    from tasks.store.inbox import FIRST_CLOSE_QUIET_S, FinishedFiles, SettleClock
+
+    clock = SettleClock(settle_s=3.0)
+    clock.hear([("log.csv", FinishedFiles.CLOSED)], now=100.0)
+    # The writer reopens the file to append, within the first quiet time: the clock starts again.
+    clock.hear([("log.csv", FinishedFiles.WRITING)], now=100.0 + FIRST_CLOSE_QUIET_S / 2)
+    assert clock.next_due() is None  # being written: no deadline until it is closed
+    clock.hear([("log.csv", FinishedFiles.CLOSED)], now=101.0)
+    assert clock.due(now=101.0 + FIRST_CLOSE_QUIET_S) == []  # closed twice: the whole settle
+    assert clock.due(now=103.5) == [] and clock.due(now=104.1) == ["log.csv"]
+    # Taken: a new file of the same name is closed once again.
+    clock.hear([("log.csv", FinishedFiles.CLOSED)], now=300.0)
+    assert clock.next_due() == 300.0 + FIRST_CLOSE_QUIET_S
+
+
+def test_a_settle_shorter_than_the_first_quiet_time_bounds_both():
+    from tasks.store.inbox import FinishedFiles, SettleClock
+
+    clock = SettleClock(settle_s=0.0)  # PIPELINE_INBOX_SETTLE_S=0: take every closed file at once
+    clock.hear([("a.csv", FinishedFiles.CLOSED)], now=5.0)
+    assert clock.due(now=5.0) == ["a.csv"]
+
+
+def test_the_kernel_reports_a_reopening_writer_close_by_close(tmp_path):
+    """Two appends within one answer: both closes are reported, so the clock sees a reopener."""
+    import asyncio
+
+    from tasks.store import open_store
+    from tasks.store.inbox import FinishedFiles, SettleClock
+
+    store = open_store(str(tmp_path / "data"))
+    store.inbox.make_ready()
+    heard = store.inbox.finished_files()
+
+    async def two_appends() -> list[tuple[str, str]]:
+        for row in ("a\n", "1\n"):
+            with open(tmp_path / "data" / "inbox" / "log.csv", "a") as fh:
+                fh.write(row)
+        return await heard.wait(2)
+
+    events = asyncio.run(two_appends())
+    heard.close()
+    assert [s for n, s in events if s == FinishedFiles.CLOSED] == [FinishedFiles.CLOSED] * 2
+    clock = SettleClock(settle_s=3.0)
+    clock.hear(events, now=0.0)
+    assert clock.next_due() == 3.0
 
 
 def test_object_storage_has_no_kernel_listener(store):

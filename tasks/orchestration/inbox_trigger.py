@@ -80,6 +80,7 @@ class InboxTrigger(BaseEventTrigger):
                     self.log.warning("Inbox entry %r is %s", name, odd[name])
                 logged = set(odd)
                 if claims:
+                    clock.forget([c.name for c in claims])
                     yield self._claimed(claims)
                 next_scan = loop.time() + interval
                 while heard is not None and (left := next_scan - loop.time()) > 0:

@@ -43,10 +43,15 @@ MARKER_SUFFIX = ".claim"
 # file (a CSV, or ``export.txt``, which ingest quarantines) is taken once it settles.
 IN_PROGRESS_SUFFIXES = (".crdownload", ".part", ".partial", ".download", ".tmp", ".temp", ".swp", "~")
 STALE_OTHER_FILE_S = 3600.0
-# A file renamed into a local inbox is whole: taken at once. One written in place is taken
-# once nothing wrote to it for ``DEFAULT_SETTLE_S`` (a setting: tasks.config).
+# A file renamed into a local inbox is whole: taken at once. One written in place and closed
+# once (``cp``, a download, ``to_csv``) is taken once nothing touched it for FIRST_CLOSE_QUIET_S:
+# longer than the pause of a script appending a row at a time (0.5 s in the faults e2e), so
+# such a writer's reopening is heard first. A file closed more than once is a writer that
+# reopens it: taken once quiet for ``DEFAULT_SETTLE_S`` (a setting: tasks.config).
+FIRST_CLOSE_QUIET_S = 1.0
 CLOSED_GATHER_MAX_S = 0.25  # inotify events are gathered at most this long before an answer
 QUIET_S = 0.05  # ... or until none came for this long
+SCAN_GAP_S = 0.5  # a sweep's two listings are at least this far apart (a stamp must hold)
 
 T = TypeVar("T")
 Snapshot = dict[str, str]  # name -> stamp, as one scan saw the inbox
@@ -80,59 +85,70 @@ class FinishedFiles:
             state = self.WRITING
         return (str(event.name) if event.name is not None else None), state
 
-    async def wait(self, timeout: float) -> dict[str, str]:
-        """Wait up to ``timeout`` s for news; each named file's latest state (maybe none)."""
-        first = await self._next(timeout)
-        if first is None:
-            return {}
-        latest: dict[str, str] = {}
-        if first[0] is not None:
-            latest[first[0]] = first[1]
+    async def wait(self, timeout: float) -> list[tuple[str, str]]:
+        """Wait up to ``timeout`` s for news; then the named files' states in the order the
+        kernel reported them (repeats in a row folded), so a close, a reopening and a second
+        close are all heard."""
+        heard: list[tuple[str, str]] = []
+        event = await self._next(timeout)
         deadline = asyncio.get_running_loop().time() + CLOSED_GATHER_MAX_S
-        while (left := deadline - asyncio.get_running_loop().time()) > 0:
-            event = await self._next(min(QUIET_S, left))
-            if event is None:
+        while event is not None:
+            name, state = event
+            if name is not None and looks_finished(name) and not name.startswith(".") and heard[-1:] != [(name, state)]:
+                heard.append((name, state))
+            if (left := deadline - asyncio.get_running_loop().time()) <= 0:
                 break
-            if event[0] is not None:
-                latest[event[0]] = event[1]
-        return {n: state for n, state in latest.items() if looks_finished(n) and not n.startswith(".")}
+            event = await self._next(min(QUIET_S, left))
+        return heard
 
     def close(self) -> None:
         self._inotify.close()
 
 
 class SettleClock:
-    """Which files the kernel reported are ready: moved in (at once), or written in place and
-    quiet for ``settle_s`` since their last close (a writer that reopens the file to append
-    restarts the clock). Pure bookkeeping: times come from the caller."""
+    """Which files the kernel reported are ready: moved in (at once), closed once after
+    writing and quiet for ``first_close_s``, or closed more than once (a writer that reopens
+    the file to append) and quiet for ``settle_s`` since the last close. Any write restarts
+    the clock. Pure bookkeeping: times come from the caller."""
 
-    def __init__(self, settle_s: float):
+    def __init__(self, settle_s: float, first_close_s: float = FIRST_CLOSE_QUIET_S):
         self.settle_s = settle_s
+        self.first_close_s = min(first_close_s, settle_s)
         self._closed_at: dict[str, float] = {}
+        self._closes: dict[str, int] = {}  # closes heard of each file not taken yet
 
-    def hear(self, states: dict[str, str], now: float) -> list[str]:
+    def hear(self, events: list[tuple[str, str]], now: float) -> list[str]:
         """Take news from ``FinishedFiles.wait``; the names ready at once (moved in)."""
         moved = []
-        for name, state in states.items():
+        for name, state in events:
             if state == FinishedFiles.MOVED:
-                self._closed_at.pop(name, None)
+                self.forget([name])
                 moved.append(name)
             elif state == FinishedFiles.CLOSED:
                 self._closed_at[name] = now
+                self._closes[name] = self._closes.get(name, 0) + 1
             else:  # being written: its close will start the clock
                 self._closed_at.pop(name, None)
-        return sorted(moved)
+        return sorted(set(moved))
+
+    def _quiet_s(self, name: str) -> float:
+        return self.first_close_s if self._closes.get(name) == 1 else self.settle_s
 
     def due(self, now: float) -> list[str]:
         """Files written in place and quiet long enough; forgotten once returned."""
-        ready = sorted(n for n, at in self._closed_at.items() if now - at >= self.settle_s)
-        for name in ready:
-            del self._closed_at[name]
+        ready = sorted(n for n, at in self._closed_at.items() if now - at >= self._quiet_s(n))
+        self.forget(ready)
         return ready
+
+    def forget(self, names: list[str]) -> None:
+        """Taken (or gone): a later file of the same name starts afresh."""
+        for name in names:
+            self._closed_at.pop(name, None)
+            self._closes.pop(name, None)
 
     def next_due(self) -> float | None:
         """When the next file becomes due (the caller's clock), if any waits."""
-        return min(self._closed_at.values()) + self.settle_s if self._closed_at else None
+        return min((at + self._quiet_s(n) for n, at in self._closed_at.items()), default=None)
 
 
 class ClaimGone(Exception):
@@ -257,11 +273,13 @@ class Inbox(StorePart):
     def sweep(self, *, stale_other_s: float = STALE_OTHER_FILE_S) -> list[Claim]:
         """The daily (or manual) run's sweep: claim settled files, and in-progress-looking
         ones left unchanged for ``stale_other_s`` (abandoned downloads; ingest quarantines them)."""
-        first = {e.name: e.stamp for e in self.waiting()}
-        if not first:
+        listed = self.waiting()
+        if not listed:
             return []
-        if self.settle_s:
-            time.sleep(self.settle_s)
+        first = {e.name: e.stamp for e in listed}
+        if self.settle_s:  # only as long as the youngest file still needs to be quiet
+            youngest = max((e.modified_ns for e in listed if looks_finished(e.name)), default=0) / 1e9
+            time.sleep(min(self.settle_s, max(SCAN_GAP_S, youngest + self.settle_s - time.time())))
         current = self.waiting()
         now = time.time_ns()
         chosen = {e.name for e in self.settled(first, current, now_ns=now)}
