@@ -127,3 +127,28 @@ def test_new_split_settings_split_every_batch_again_once(store, config, iris):
     assert manifest["rows_test"] == 45 and manifest["split_key"] != before["split_key"]
     assert build_features(store, changed).manifest is None
     assert len(store.backend.children("features/splits")) == 2  # the old settings' set is still kept
+
+
+def test_a_part_is_written_a_row_group_at_a_time_and_reads_back_as_split(store, monkeypatch):
+    import numpy as np
+
+    from tasks.store import features
+
+    monkeypatch.setattr(features, "ROW_GROUP_ROWS", 4)  # five groups for 18 rows
+    rows = pd.DataFrame(
+        {
+            "size": np.where(np.arange(20) == 7, np.nan, np.arange(20, dtype="float64")),  # a missing number stays missing
+            # the first group is only missing text: the part's schema still says text
+            "plan": [None] * 6 + [f"p{i % 3}" for i in range(14)],
+            "target": np.arange(20) % 2,
+        }
+    )
+    train, test = np.concatenate([np.arange(1, 5), np.arange(19, 5, -1)]), np.arange(0)
+    record = store.features.commit_split("s-test", "b-test", rows, {"train": train, "test": test}, {})
+    assert (record["rows_train"], record["rows_test"]) == (18, 0)
+    manifest = {"split_key": "s-test", "splits": [{"batch_id": "b-test", "rows_train": 18, "rows_test": 0}]}
+    written = store.features.read(manifest, "train")
+    expected = rows.iloc[train].reset_index(drop=True)
+    pd.testing.assert_frame_equal(written, expected, check_dtype=False)
+    assert written["plan"].isna().tolist() == expected["plan"].isna().tolist() and written["plan"].iloc[4] == "p1"
+    assert list(store.features.read(manifest, "test").columns) == ["size", "plan", "target"]

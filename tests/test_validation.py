@@ -37,6 +37,15 @@ def test_the_iris_seed_passes(iris):
     assert outcome.checks_run == len(load_suite_json(SUITE_FILE)["expectations"])
 
 
+def test_gx_does_not_hash_the_whole_frame_it_checks(iris):
+    # GX's md5 of every row is a quarter of a big batch's gate; this fails if an upgrade
+    # computes it again (HASH_THRESHOLD renamed or its test moved).
+    outcome = validate_frame(iris, load_suite_json(SUITE_FILE), CONFIG.dataset)
+    assert outcome.success, outcome.reason
+    markers = outcome.gx_result["meta"]["batch_markers"]
+    assert "ge_load_time" in markers and "pandas_data_fingerprint" not in markers
+
+
 def _bad_cases() -> dict[str, tuple[bytes, str]]:
     good = iris_sample(40, seed=7)
     cases: dict[str, tuple[bytes, str]] = {}

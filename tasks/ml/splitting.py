@@ -51,33 +51,42 @@ def strata(target: pd.Series, dataset: Dataset) -> np.ndarray:
     return pd.qcut(target.rank(method="first"), bins, labels=False).to_numpy() if bins > 1 else np.zeros(len(target), int)
 
 
-def split_batch(frame: pd.DataFrame, dataset: Dataset, *, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_rows(
+    frame: pd.DataFrame, dataset: Dataset, *, test_size: float, seed: int
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Stratified split of one batch's features and target (identifiers and other columns
-    stay in the raw batch), each part in stratified order; classes (or quantile bins of a
-    number) too small to stratify go to train. Each class's test share is its proportion of
-    the test rows (largest remainders get the leftover rows), drawn from one seeded shuffle.
-    Works on row positions, in time linear in the rows but for two sorts by small integers and
-    the interleaving's one sort, and takes each part once."""
+    stay in the raw batch): those columns, and the train and the test row positions, each in
+    stratified order; classes (or quantile bins of a number) too small to stratify go to
+    train. Each class's test share is its proportion of the test rows (largest remainders get
+    the leftover rows), drawn from one seeded shuffle. Works on row positions, in time linear
+    in the rows but for two sorts by small integers and the interleaving's one sort; no row is
+    copied here (a big batch's parts are gathered as they are written)."""
     from tasks.store.features import allocate
 
     target_values = frame[dataset.target].astype("float64") if dataset.regression else frame[dataset.target]
-    frame = feature_frame(frame, dataset).assign(**{dataset.target: target_values})
-    target = strata(frame[dataset.target], dataset)
+    rows = feature_frame(frame, dataset).assign(**{dataset.target: target_values})
+    target = strata(rows[dataset.target], dataset)
     codes, n_groups = _codes(target)
     counts = np.bincount(codes, minlength=n_groups)
     splittable = counts >= 2
     in_part = splittable[codes]
     part_rows, n_classes = int(in_part.sum()), int(splittable.sum())
     n_test = int(np.ceil(part_rows * test_size))
-    if part_rows == 0 or n_test < n_classes or part_rows - n_test < n_classes:
-        return frame.iloc[stratified_order(np.arange(len(frame)), target, codes)], frame.iloc[0:0]  # too small: train only
-    shuffled = _grouped(np.random.default_rng(seed).permutation(len(frame)), codes)  # by class, shuffled within
+    if part_rows == 0 or n_test < n_classes or part_rows - n_test < n_classes:  # too small: train only
+        return rows, stratified_order(np.arange(len(rows)), target, codes), np.arange(0)
+    shuffled = _grouped(np.random.default_rng(seed).permutation(len(rows)), codes)  # by class, shuffled within
     tests = np.array(allocate(np.where(splittable, counts, 0).tolist(), n_test))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     place = np.arange(len(shuffled)) - starts[codes[shuffled]]  # each row's place in its shuffled class
     is_test = place < tests[codes[shuffled]]
     train, test = shuffled[~is_test], shuffled[is_test]
-    return frame.iloc[stratified_order(train, target, codes)], frame.iloc[stratified_order(test, target, codes)]
+    return rows, stratified_order(train, target, codes), stratified_order(test, target, codes)
+
+
+def split_batch(frame: pd.DataFrame, dataset: Dataset, *, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train and the test part of one batch (``split_rows``' rows, gathered)."""
+    rows, train, test = split_rows(frame, dataset, test_size=test_size, seed=seed)
+    return rows.iloc[train], rows.iloc[test]
 
 
 def class_counts(frame: pd.DataFrame, target: str, dataset: Dataset | None = None) -> dict[str, int]:
@@ -93,15 +102,16 @@ def store_split(store: Store, batch_id: str, frame: pd.DataFrame, config: Pipeli
     key = split_key(config.test_size, config.seed)
     if (done := store.features.split(key, batch_id)) is not None:
         return done
-    train, test = split_batch(frame, config.dataset, test_size=config.test_size, seed=config.seed)
+    rows, train, test = split_rows(frame, config.dataset, test_size=config.test_size, seed=config.seed)
+    target = rows[[config.dataset.target]]
     return store.features.commit_split(
         key,
         batch_id,
-        train,
-        test,
+        rows,
+        {"train": train, "test": test},
         {
-            "class_counts_train": class_counts(train, config.dataset.target, config.dataset),
-            "class_counts_test": class_counts(test, config.dataset.target, config.dataset),
+            "class_counts_train": class_counts(target.iloc[train], config.dataset.target, config.dataset),
+            "class_counts_test": class_counts(target.iloc[test], config.dataset.target, config.dataset),
             "test_size": config.test_size,
             "seed": config.seed,
         },

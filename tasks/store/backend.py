@@ -501,6 +501,16 @@ class ObjectBackend(Backend):
         return True
 
 
+def arrow_gives_memory_back() -> None:
+    """Arrow's default pool (mimalloc) keeps what it frees for its own reuse, and pandas frames
+    read from Parquet live in it: a task that read a 4 M-row batch held twice its rows until it
+    exited. The system allocator hands big blocks back to the process (and the OS) at once."""
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
 class StorePart:
     """One part of the layout: owns the keys under ``folder``."""
 

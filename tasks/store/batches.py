@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasks.store.backend import StorePart
+from tasks.store.backend import StorePart, arrow_gives_memory_back
 
 if TYPE_CHECKING:  # pandas is imported where data is read: DAG files parse without it
     import pandas as pd
@@ -51,8 +51,11 @@ class Batches(StorePart):
     def read(self, batch_id: str, columns: list[str] | None = None) -> pd.DataFrame:
         import pandas as pd
 
+        arrow_gives_memory_back()
         with self.backend.failures_named(), self.backend.open(f"{RAW}/{batch_id}/{DATA_FILE}") as fh:
-            return pd.read_parquet(fh, columns=columns)
+            # Each column freed as it is converted, none stacked into a 2-D block: a big batch is
+            # not in memory twice while it is read.
+            return pd.read_parquet(fh, columns=columns, to_pandas_kwargs={"self_destruct": True, "split_blocks": True})
 
     def validation(self, batch_id: str) -> dict[str, Any] | None:
         return self.backend.read_json_or_none(f"{RAW}/{batch_id}/{VALIDATION}")

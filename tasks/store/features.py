@@ -21,9 +21,10 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from tasks.store.backend import StorePart
+from tasks.store.backend import StorePart, arrow_gives_memory_back
 
 if TYPE_CHECKING:  # pandas/pyarrow are imported where data is read: DAG files parse without them
+    import numpy as np
     import pandas as pd
     import pyarrow.dataset
 
@@ -31,6 +32,45 @@ FEATURES, CURRENT, MANIFEST, SPLITS, SPLIT_RECORD = "features", "current.json", 
 PARTS = ("train", "test")
 # Row groups this size keep a prefix read (a sample) to a few small reads.
 ROW_GROUP_ROWS = 65_536
+
+
+def _write_rows(path: Any, rows: pd.DataFrame, positions: np.ndarray) -> None:
+    """``rows`` at ``positions`` as Parquet, gathered one row group at a time (a big batch's
+    part is never whole in memory beside the batch), the next group gathered in a thread while
+    this one is encoded: both release the GIL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow_gives_memory_back()
+    schema = pa.Schema.from_pandas(rows, preserve_index=False)  # of every row: a group of only missing text is still text
+    starts = range(0, max(len(positions), 1), ROW_GROUP_ROWS)  # an empty part still gets its schema
+    with pq.ParquetWriter(path, schema) as writer, ThreadPoolExecutor(1, "row-groups") as gatherer:
+        pending = gatherer.submit(_row_group, rows, positions[:ROW_GROUP_ROWS], schema)
+        for start in starts:
+            group = pending.result()
+            if start + ROW_GROUP_ROWS < len(positions):  # one group ahead at most
+                pending = gatherer.submit(
+                    _row_group, rows, positions[start + ROW_GROUP_ROWS : start + 2 * ROW_GROUP_ROWS], schema
+                )
+            writer.write_table(group)
+
+
+def _row_group(rows: pd.DataFrame, positions: np.ndarray, schema: Any) -> Any:  # -> pyarrow.Table
+    """``rows`` at ``positions``: NumPy gathers the numbers (no Python objects, no GIL held),
+    pandas the rest; a missing number is stored as null, as ``to_parquet`` does."""
+    import numpy as np
+    import pyarrow as pa
+
+    arrays = []
+    for field in schema:
+        column = rows[field.name]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":
+            arrays.append(pa.array(column.to_numpy()[positions], type=field.type, from_pandas=True))
+        else:
+            arrays.append(pa.Array.from_pandas(column.iloc[positions], type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def split_key(test_size: float, seed: int) -> str:
@@ -64,15 +104,21 @@ class FeatureStore(StorePart):
         return self.backend.read_json_or_none(self._split_file(key, batch_id, SPLIT_RECORD))
 
     def commit_split(
-        self, key: str, batch_id: str, train: pd.DataFrame, test: pd.DataFrame, record: dict[str, Any]
+        self, key: str, batch_id: str, rows: pd.DataFrame, parts: dict[str, np.ndarray], record: dict[str, Any]
     ) -> dict[str, Any]:
-        """Write both parts of one batch's split, then ``split.json`` that commits them."""
-        for part, frame in zip(PARTS, (train, test), strict=True):
+        """Write each part of one batch's split (``rows`` at the part's positions, in that
+        order), then ``split.json`` that commits them."""
+        for part in PARTS:
             self.backend.write_with(
-                self._split_file(key, batch_id, f"{part}.parquet"),
-                lambda p, f=frame: f.to_parquet(p, index=False, row_group_size=ROW_GROUP_ROWS),
+                self._split_file(key, batch_id, f"{part}.parquet"), lambda p, r=parts[part]: _write_rows(p, rows, r)
             )
-        record = {**record, "batch_id": batch_id, "split_key": key, "rows_train": len(train), "rows_test": len(test)}
+        record = {
+            **record,
+            "batch_id": batch_id,
+            "split_key": key,
+            "rows_train": len(parts["train"]),
+            "rows_test": len(parts["test"]),
+        }
         self.backend.write_json(self._split_file(key, batch_id, SPLIT_RECORD), record)
         return record
 
@@ -111,8 +157,9 @@ class FeatureStore(StorePart):
 
     def read(self, manifest: dict[str, Any], part: str) -> pd.DataFrame:
         """One part of a feature set, every row (batches in order)."""
+        arrow_gives_memory_back()
         with self.backend.failures_named():
-            return self.dataset(manifest, part).to_table().to_pandas()
+            return self.dataset(manifest, part).to_table().to_pandas(self_destruct=True, split_blocks=True)
 
     def sample(self, manifest: dict[str, Any], part: str, max_rows: int) -> pd.DataFrame:
         """At most ``max_rows`` rows of one part (0: all), each batch contributing in
