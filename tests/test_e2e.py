@@ -280,13 +280,20 @@ def test_a_drop_of_only_unusable_files_fails_ingest_visibly_within_seconds(stack
             and new
         ),
     )
-    for run in runs:  # red, whichever way the two files were grouped into runs
+    # Red, whichever way the two files were grouped into runs. A run takes every claimed file:
+    # when the second file's event makes a run after the first run took both, that run finds
+    # nothing new: it skips, green, with no rejection to record and no raw event.
+    red = {"ingest_claimed_files": "failed", "record_rejections": "success", "fail_the_run": "failed"}
+    nothing_left = {"ingest_claimed_files": "skipped", "record_rejections": "skipped", "fail_the_run": "skipped"}
+    outcomes = []
+    for run in runs:
         states = {
             t["task_id"]: t["state"]
             for t in stack.api.get(f"/api/v2/dags/ingest/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
         }
-        assert run["state"] == "failed"
-        assert states == {"ingest_claimed_files": "failed", "record_rejections": "success", "fail_the_run": "failed"}
+        outcomes.append((run["state"], states))
+    assert ("failed", red) in outcomes, outcomes
+    assert all(o in (("failed", red), ("success", nothing_left)) for o in outcomes), outcomes
     assert stack.inbox_is_empty()
     time.sleep(3)
     assert {d: stack.successes(d) for d in DAGS[1:]} == {d: before[d] for d in DAGS[1:]}
