@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -58,6 +59,16 @@ def ts(value: str | None) -> float:
 def iris_like(n: int, seed: int) -> pd.DataFrame:
     """Iris-like rows as measured: resampled, jittered by 0.05 cm, rounded; valid for the suite."""
     return resampled_rows(IRIS_SEED, n, seed, jitter=0.05)
+
+
+def cp_into(directory: Path, name: str, text: str) -> float:
+    """``text`` copied into ``directory/name`` by the ``cp`` command (one open, one close: what
+    most people type); returns the time ``cp`` exited, when the file is whole."""
+    with tempfile.TemporaryDirectory(prefix="bench-cp-") as tmp:
+        source = Path(tmp) / name
+        source.write_text(text)
+        subprocess.run(["cp", str(source), str(directory / name)], check=True)
+        return time.time()
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -27,14 +27,13 @@ import os
 import queue
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from common import iris_like, med, pct, save
+from common import cp_into, iris_like, med, pct, save
 
 from tasks.config import DEFAULT_SETTLE_S
 from tasks.orchestration.assets import inbox_watchers
@@ -102,10 +101,7 @@ def by_mv(inbox: Path, name: str, seed: int) -> float:
 
 
 def by_cp(inbox: Path, name: str, seed: int) -> float:
-    source = inbox.parent / f"source-{name}"
-    source.write_text(csv_text(seed))
-    subprocess.run(["cp", str(source), str(inbox / name)], check=True)
-    return time.time()
+    return cp_into(inbox, name, csv_text(seed))
 
 
 def by_appender(inbox: Path, name: str, seed: int) -> float:

@@ -16,14 +16,13 @@ close: what most people type) instead of appearing whole by a rename.
 from __future__ import annotations
 
 import random
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from common import (
     DAGS,
+    cp_into,
     drop,
     handoff_kinds,
     handoff_profile,
@@ -89,12 +88,8 @@ def seed_run(stack, timeout: float = 300) -> dict[str, float]:
 
 
 def drop_by_cp(store, name: str, frame) -> float:
-    """``cp`` of a complete file into the local inbox; returns the time ``cp`` exited."""
-    with tempfile.TemporaryDirectory(prefix="bench-cp-") as tmp:
-        source = Path(tmp) / name
-        source.write_text(frame.to_csv(index=False))
-        subprocess.run(["cp", str(source), store.backend.path(f"{store.inbox.folder}/{name}")], check=True)
-        return time.time()
+    """A complete file copied into the local inbox by ``cp``; returns the time ``cp`` exited."""
+    return cp_into(Path(store.backend.path(store.inbox.folder)), name, frame.to_csv(index=False))
 
 
 def main() -> None:
