@@ -45,15 +45,14 @@ def _write_rows(path: Any, rows: pd.DataFrame, positions: np.ndarray) -> None:
 
     arrow_gives_memory_back()
     schema = pa.Schema.from_pandas(rows, preserve_index=False)  # of every row: a group of only missing text is still text
-    starts = range(0, max(len(positions), 1), ROW_GROUP_ROWS)  # an empty part still gets its schema
+    # Views, not copies; an empty part is one empty group, so it still gets its schema.
+    groups = [positions[start : start + ROW_GROUP_ROWS] for start in range(0, max(len(positions), 1), ROW_GROUP_ROWS)]
     with pq.ParquetWriter(path, schema) as writer, ThreadPoolExecutor(1, "row-groups") as gatherer:
-        pending = gatherer.submit(_row_group, rows, positions[:ROW_GROUP_ROWS], schema)
-        for start in starts:
+        pending = gatherer.submit(_row_group, rows, groups[0], schema)
+        for following in [*groups[1:], None]:
             group = pending.result()
-            if start + ROW_GROUP_ROWS < len(positions):  # one group ahead at most
-                pending = gatherer.submit(
-                    _row_group, rows, positions[start + ROW_GROUP_ROWS : start + 2 * ROW_GROUP_ROWS], schema
-                )
+            if following is not None:  # one group ahead at most
+                pending = gatherer.submit(_row_group, rows, following, schema)
             writer.write_table(group)
 
 
